@@ -1,0 +1,128 @@
+"""The `orca-ray` command. Parsers live here; each subcommand's work lives in orca_ray/commands/<name>.py and is
+imported only when that subcommand runs, so `orca-ray config show` never pays for importing vLLM."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from orca_ray.errors import OrcaRayError
+
+
+def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
+    if required:
+        p.add_argument("config", help="run config YAML (see jobs/configs/)")
+    else:
+        p.add_argument("config", nargs="?", default=None, help="run config YAML (default: the built-in defaults)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. --set sampling.n=2 (repeatable; applied last)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orca-ray", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = sub.add_parser("models", help="prepare models as local directories")
+    msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    p = msub.add_parser("prepare", help="print a local directory that vLLM and transformers load")
+    p.add_argument("name", help="smollm2-135m-instruct, tiny-llama, a directory or a hub id")
+    p.set_defaults(handler="models:prepare")
+    p = msub.add_parser("tiny", help="build the tiny random test model and print its directory")
+    p.set_defaults(handler="models:tiny")
+
+    config = sub.add_parser("config", help="inspect run configs")
+    csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    p = csub.add_parser("show", help="print the resolved config")
+    _add_config(p)
+    p.set_defaults(handler="config:show")
+    p = csub.add_parser("keys", help="print every config key with its default and help")
+    p.set_defaults(handler="config:keys")
+
+    problems = sub.add_parser("problems", help="the built-in symbolic teacher's problems")
+    psub = problems.add_subparsers(dest="problems_command", required=True, metavar="ACTION")
+    p = psub.add_parser("generate", help="write generated problems as JSONL")
+    p.add_argument("--n", type=int, required=True, help="number of problems")
+    p.add_argument("--seed", type=int, default=0, help="generator seed")
+    p.add_argument("--families", nargs="+", default=None, help="families to draw from (default: all)")
+    p.add_argument("--min-steps", type=int, default=1, help="fewest reasoning steps")
+    p.add_argument("--max-steps", type=int, default=6, help="most reasoning steps")
+    p.add_argument("--harder", type=int, default=0, help="apply the 'make it harder' transform this many times")
+    p.add_argument("--out", required=True, help="output JSONL file ('-' for stdout)")
+    p.set_defaults(handler="problems:generate")
+    p = psub.add_parser("families", help="list the problem families")
+    p.set_defaults(handler="problems:families")
+
+    p = sub.add_parser("judge", help="judge responses against references with the rule tier")
+    p.add_argument("input", help="JSONL with question, reference and response on each line")
+    p.add_argument("--out", required=True, help="output JSONL ('-' for stdout)")
+    p.add_argument("--on-bad-row", choices=["error", "quarantine"], default="error", help="malformed lines")
+    p.add_argument("--no-math-verify", action="store_true", help="rules only, without math-verify")
+    p.set_defaults(handler="judge:main")
+
+    p = sub.add_parser("sample", help="student samples (and verdicts) for a problem file")
+    _add_config(p)
+    p.add_argument("--problems", required=True, help="problems file (JSONL, Parquet or CSV)")
+    p.add_argument("--out", required=True, help="output directory for Parquet shards")
+    p.set_defaults(handler="sample:main")
+
+    p = sub.add_parser("eval", help="greedy pass@1 of a model on an evaluation set")
+    _add_config(p)
+    p.add_argument("--model", default=None, help="model name or path (default: the config's student)")
+    p.add_argument("--adapter", default=None, help="LoRA adapter directory")
+    p.add_argument("--data", required=True, help="gsm8k-test, a config eval set name, or a problems file")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most N problems")
+    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/eval-<timestamp>)")
+    p.set_defaults(handler="eval:main")
+
+    p = sub.add_parser("train", help="SFT, DPO or KTO on Ray Train")
+    _add_config(p)
+    p.add_argument("--method", choices=["sft", "dpo", "kto"], required=True)
+    p.add_argument("--data", required=True, help="directory or file of training rows (Parquet or JSONL)")
+    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/train-<method>)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.set_defaults(handler="train:main")
+
+    p = sub.add_parser("synthesize", help="Agent-Instruct: expand seed problems with AutoGen agents")
+    _add_config(p)
+    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/<run_id>/synthesis)")
+    p.set_defaults(handler="synthesize:main")
+
+    p = sub.add_parser("run", help="the whole Orca-Math loop")
+    _add_config(p)
+    p.add_argument("--resume", action="store_true", help="continue the run named by run_id or --run-id")
+    p.add_argument("--run-id", default=None, help="run id (default: the config's, else <name>-<timestamp>)")
+    p.set_defaults(handler="run:main")
+
+    p = sub.add_parser("demo", help="the embedded demo: SmolLM2 + the symbolic teacher on this machine")
+    _add_config(p, required=False)
+    p.add_argument("--resume", action="store_true", help="continue the last demo run")
+    p.set_defaults(handler="demo:main")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    module_name, _, function_name = args.handler.partition(":")
+    handler = getattr(importlib.import_module(f"orca_ray.commands.{module_name}"), function_name)
+    try:
+        return int(handler(args) or 0)
+    except OrcaRayError as err:
+        print(f"orca-ray: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("orca-ray: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

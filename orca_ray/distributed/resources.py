@@ -1,0 +1,83 @@
+"""All scheduling decisions: CPUs, GPUs, placement and concurrency of every stage, derived from the config.
+
+No other module names a resource amount; they ask here. Pure functions, so the decisions are unit-tested.
+"""
+
+from __future__ import annotations
+
+import os
+
+from orca_ray.config import EngineResources, ResourcesConfig, RunConfig, TrainerResources
+
+
+def local_num_cpus(resources: ResourcesConfig, cores: int | None = None) -> int:
+    """Logical CPUs for a local Ray: oversubscribed, because on 2 cores an engine actor, a judge and a training
+    worker each holding a whole CPU would leave Ray Data no room and the pipeline would wait forever."""
+    if resources.num_cpus is not None:
+        return resources.num_cpus
+    cores = cores or os.cpu_count() or 2
+    return max(8, 4 * cores)
+
+
+def engine_actor_options(engine: EngineResources) -> dict:
+    """Ray actor options for one vLLM engine actor (sampler or teacher).
+
+    With tensor parallel on GPUs, the actor itself holds no GPU: vLLM's Ray executor places one worker per GPU
+    in a placement group (see `engine_placement_bundles`)."""
+    if engine.tensor_parallel_size > 1:
+        return {"num_cpus": engine.cpus_per_actor, "num_gpus": 0}
+    return {"num_cpus": engine.cpus_per_actor, "num_gpus": engine.gpus_per_actor}
+
+
+def engine_placement_bundles(engine: EngineResources) -> list[dict] | None:
+    """Bundles of the placement group for a tensor-parallel engine (one GPU per bundle), else None."""
+    if engine.tensor_parallel_size <= 1:
+        return None
+    return [{"CPU": engine.cpus_per_actor, "GPU": 1.0}] + [{"GPU": 1.0}] * (engine.tensor_parallel_size - 1)
+
+
+def uses_gpu(config: RunConfig) -> bool:
+    res = config.resources
+    return res.sampler.gpus_per_actor > 0 or res.trainer.gpus_per_worker > 0
+
+
+def judge_task_options(resources: ResourcesConfig) -> dict:
+    """Ray Data options for the rule judge (a cheap, CPU-only map)."""
+    return {"num_cpus": resources.judge_cpus}
+
+
+def trainer_scaling(trainer: TrainerResources) -> dict:
+    """Keyword arguments of ray.train.ScalingConfig for the learner."""
+    use_gpu = trainer.gpus_per_worker > 0
+    per_worker = {"CPU": trainer.cpus_per_worker}
+    if use_gpu:
+        per_worker["GPU"] = trainer.gpus_per_worker
+    return {"num_workers": trainer.workers, "use_gpu": use_gpu, "resources_per_worker": per_worker}
+
+
+def training_precision(config: RunConfig) -> str:
+    """'fp32' on CPU and 'bf16' on GPU unless the config says otherwise."""
+    if config.training.precision != "auto":
+        return config.training.precision
+    return "bf16" if config.resources.trainer.gpus_per_worker > 0 else "fp32"
+
+
+def student_engine_spec(config: RunConfig, model_dir: str):
+    """The vLLM engine of a student sampler (LoRA on, so adapters can be swapped in between batches)."""
+    from orca_ray.distributed.engine import EngineSpec
+
+    student, res = config.student, config.resources
+    return EngineSpec(
+        model_dir=model_dir,
+        dtype=student.dtype,
+        max_model_len=student.max_model_len,
+        gpu_memory_utilization=student.gpu_memory_utilization,
+        enable_lora=config.training.finetune == "lora",
+        max_lora_rank=max(student.max_lora_rank, config.training.lora.r),
+        tensor_parallel_size=res.sampler.tensor_parallel_size,
+        distributed_executor_backend="ray" if res.sampler.tensor_parallel_size > 1 else None,
+        seed=config.sampling.seed,
+        trust_remote_code=student.trust_remote_code,
+        torch_threads=res.torch_threads,
+        setting="student",
+    )

@@ -1,0 +1,38 @@
+"""Scheduling decisions, made in one module from the config."""
+
+from orca_ray.config import load_config
+from orca_ray.distributed.resources import (
+    engine_actor_options,
+    engine_placement_bundles,
+    local_num_cpus,
+    trainer_scaling,
+    training_precision,
+)
+
+
+def test_local_ray_oversubscribes_small_machines():
+    cfg = load_config(None)
+    assert local_num_cpus(cfg.resources, cores=2) == 8
+    assert local_num_cpus(cfg.resources, cores=16) == 64
+    assert local_num_cpus(load_config(None, ["resources.num_cpus=3"]).resources, cores=2) == 3
+
+
+def test_tensor_parallel_engine_uses_a_placement_group():
+    cfg = load_config("jobs/configs/orca-math-7b.yaml")
+    teacher = cfg.resources.teacher
+    assert engine_actor_options(teacher)["num_gpus"] == 0
+    bundles = engine_placement_bundles(teacher)
+    assert len(bundles) == 4 and all(b["GPU"] == 1.0 for b in bundles)
+    assert engine_actor_options(cfg.resources.sampler) == {"num_cpus": 4, "num_gpus": 1}
+    assert engine_placement_bundles(cfg.resources.sampler) is None
+
+
+def test_trainer_scaling_and_precision_follow_devices():
+    cpu = load_config(None)
+    assert trainer_scaling(cpu.resources.trainer) == {
+        "num_workers": 1, "use_gpu": False, "resources_per_worker": {"CPU": 0.5}
+    }
+    assert training_precision(cpu) == "fp32"
+    gpu = load_config("jobs/configs/orca-math-7b.yaml")
+    assert trainer_scaling(gpu.resources.trainer)["use_gpu"] is True
+    assert training_precision(gpu) == "bf16"
