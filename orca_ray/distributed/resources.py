@@ -81,3 +81,33 @@ def student_engine_spec(config: RunConfig, model_dir: str):
         torch_threads=res.torch_threads,
         setting="student",
     )
+
+
+def teacher_engine_spec(config: RunConfig, model_dir: str):
+    """The vLLM engine of an in-cluster teacher (no LoRA; tensor parallel over a placement group on GPUs)."""
+    from orca_ray.distributed.engine import EngineSpec
+
+    teacher, res = config.teacher, config.resources
+    return EngineSpec(
+        model_dir=model_dir,
+        dtype=teacher.dtype,
+        max_model_len=teacher.max_model_len,
+        gpu_memory_utilization=teacher.gpu_memory_utilization,
+        enable_lora=False,
+        tensor_parallel_size=res.teacher.tensor_parallel_size,
+        distributed_executor_backend="ray" if res.teacher.tensor_parallel_size > 1 else None,
+        seed=config.seed,
+        trust_remote_code=teacher.trust_remote_code,
+        torch_threads=res.torch_threads,
+        setting="teacher",
+    )
+
+
+# Requests one engine actor accepts at once: enough for every Ray Data worker feeding it, so vLLM batches them.
+ENGINE_MAX_CONCURRENCY = 256
+
+
+def stage_worker_options(resources: ResourcesConfig, engines: int) -> dict:
+    """Ray Data map_batches options of a stage that only forwards batches to engine actors: light CPU, and two
+    workers per engine so that one batch is being generated while the next is on its way."""
+    return {"num_cpus": resources.judge_cpus, "concurrency": max(1, 2 * engines)}

@@ -1,0 +1,76 @@
+"""Engine actors for a role (student samplers, teacher): started once per run, placed by the scheduler's
+decisions, shared by every stage that needs them, and stopped together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from orca_ray.config import EngineResources
+from orca_ray.distributed.engine import AsyncGenerationEngine, EngineSpec
+from orca_ray.distributed.resources import ENGINE_MAX_CONCURRENCY, engine_actor_options, engine_placement_bundles
+from orca_ray.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EnginePool:
+    role: str
+    spec: EngineSpec
+    handles: list = field(default_factory=list)
+    placement_groups: list = field(default_factory=list)
+    start_seconds: list[float] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, role: str, spec: EngineSpec, resources: EngineResources, timeout_s: float = 900) -> EnginePool:
+        """Start `resources.actors` engines and wait until every one has loaded its model."""
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        pool = cls(role=role, spec=spec)
+        actor_cls = ray.remote(AsyncGenerationEngine)
+        for index in range(resources.actors):
+            options = dict(
+                engine_actor_options(resources), max_concurrency=ENGINE_MAX_CONCURRENCY, name=None, max_restarts=0
+            )
+            bundles = engine_placement_bundles(resources)
+            if bundles:
+                # Tensor parallel: vLLM's Ray executor places one worker per GPU bundle of the group it runs in.
+                group = placement_group(bundles, strategy="PACK")
+                ray.get(group.ready(), timeout=timeout_s)
+                pool.placement_groups.append(group)
+                options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                    placement_group=group, placement_group_capture_child_tasks=True
+                )
+            pool.handles.append(actor_cls.options(**options).remote(spec))
+            log.info("starting %s engine %d/%d for %s", role, index + 1, resources.actors, spec.model_dir)
+        pool.start_seconds = pool._wait_ready(timeout_s)
+        return pool
+
+    def _wait_ready(self, timeout_s: float) -> list[float]:
+        import ray
+
+        try:
+            return ray.get([h.ready.remote() for h in self.handles], timeout=timeout_s)
+        except ray.exceptions.GetTimeoutError as err:
+            self.shutdown()
+            raise EngineError(
+                f"{self.role} engines did not start within {timeout_s:.0f} s: the cluster may lack the resources "
+                f"asked for in resources.{'sampler' if self.role == 'student' else 'teacher'}"
+            ) from err
+        except ray.exceptions.RayActorError as err:
+            self.shutdown()
+            cause = getattr(err, "cause", None) or err
+            raise EngineError(f"{self.role} engine failed to start: {cause}") from err
+
+    def shutdown(self) -> None:
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        for handle in self.handles:
+            ray.kill(handle)
+        for group in self.placement_groups:
+            remove_placement_group(group)
+        self.handles, self.placement_groups = [], []
