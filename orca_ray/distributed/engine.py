@@ -78,12 +78,37 @@ class _AdapterRegistry:
             raise EngineError(f"an adapter was given ({adapter}) but {self.spec.setting} engines run without LoRA")
         from vllm.lora.request import LoRARequest
 
-        path = os.path.abspath(os.path.expanduser(adapter))
+        path = _local_adapter_dir(adapter)
         if not os.path.isfile(os.path.join(path, "adapter_config.json")):
             raise EngineError(f"{path}: not a PEFT adapter directory (no adapter_config.json)")
         if path not in self._ids:
             self._ids[path] = len(self._ids) + 1  # vLLM reserves id 0
         return LoRARequest(f"adapter-{self._ids[path]}", self._ids[path], path)
+
+
+_REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfss://", "az://", "azure://", "hdfs://", "file://")
+
+
+def _local_adapter_dir(adapter: str) -> str:
+    """A local directory for an adapter: local and shared-filesystem paths as they are; cloud URIs copied once
+    into $ORCA_RAY_HOME/adapters/ (each published version has its own URI, so a copy never goes stale)."""
+    if not adapter.startswith(_REMOTE_SCHEMES):
+        return os.path.abspath(os.path.expanduser(adapter))
+    import hashlib
+
+    import pyarrow.fs
+
+    from orca_ray.models import orca_ray_home
+
+    target = orca_ray_home() / "adapters" / hashlib.sha256(adapter.encode()).hexdigest()[:16]
+    if not (target / "adapter_config.json").is_file():
+        partial = target.with_name(target.name + ".partial")
+        try:
+            pyarrow.fs.copy_files(adapter.rstrip("/"), str(partial))
+        except Exception as err:  # noqa: BLE001 - pyarrow raises several types for unreachable storage
+            raise EngineError(f"cannot copy the adapter at {adapter}: {err}") from err
+        os.replace(partial, target)
+    return str(target)
 
 
 def _set_threads(spec: EngineSpec) -> None:

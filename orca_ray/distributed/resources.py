@@ -41,11 +41,6 @@ def uses_gpu(config: RunConfig) -> bool:
     return res.sampler.gpus_per_actor > 0 or res.trainer.gpus_per_worker > 0
 
 
-def judge_task_options(resources: ResourcesConfig) -> dict:
-    """Ray Data options for the rule judge (a cheap, CPU-only map)."""
-    return {"num_cpus": resources.judge_cpus}
-
-
 def trainer_scaling(trainer: TrainerResources) -> dict:
     """Keyword arguments of ray.train.ScalingConfig for the learner."""
     use_gpu = trainer.gpus_per_worker > 0
@@ -107,7 +102,16 @@ def teacher_engine_spec(config: RunConfig, model_dir: str):
 ENGINE_MAX_CONCURRENCY = 256
 
 
-def stage_worker_options(resources: ResourcesConfig, engines: int) -> dict:
-    """Ray Data map_batches options of a stage that only forwards batches to engine actors: light CPU, and two
-    workers per engine so that one batch is being generated while the next is on its way."""
-    return {"num_cpus": resources.judge_cpus, "concurrency": max(1, 2 * engines)}
+def forwarding_stage_options(resources: ResourcesConfig, engines: int) -> dict:
+    """Ray Data map_batches options of a stage whose workers forward shards to engine actors: a light CPU share,
+    and two workers per engine so that one shard is being generated while the next is on its way."""
+    from ray.data import ActorPoolStrategy
+
+    return {"num_cpus": resources.judge_cpus, "compute": ActorPoolStrategy(size=max(1, 2 * engines))}
+
+
+def judge_stage_options(resources: ResourcesConfig, llm_tier: bool) -> dict:
+    """The judge: rules are cheap (one worker); with an LLM tier, two workers keep the teacher busy."""
+    from ray.data import ActorPoolStrategy
+
+    return {"num_cpus": resources.judge_cpus, "compute": ActorPoolStrategy(size=2 if llm_tier else 1)}

@@ -1,0 +1,58 @@
+"""The run manifest: which stages of a run have finished, with their outputs, counts and timings. `--resume`
+skips every stage marked done and reuses what it wrote. Written atomically, so a killed driver never leaves a
+half-written manifest.
+
+    >>> import tempfile, pathlib
+    >>> m = Manifest(pathlib.Path(tempfile.mkdtemp()) / "manifest.json")
+    >>> m.is_done("sft")
+    False
+    >>> m.mark_done("sft", {"adapter": "sft/adapter"}, seconds=1.5)["adapter"]
+    'sft/adapter'
+    >>> Manifest(m.path).is_done("sft")
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+class Manifest:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.data: dict = {"stages": {}, "order": []}
+        if self.path.is_file():
+            self.data = json.loads(self.path.read_text())
+
+    def is_done(self, stage: str) -> bool:
+        return self.data["stages"].get(stage, {}).get("status") == "done"
+
+    def get(self, stage: str) -> dict:
+        return self.data["stages"].get(stage, {})
+
+    def mark_started(self, stage: str) -> None:
+        entry = self.data["stages"].setdefault(stage, {})
+        entry.update(status="running", started_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self._save()
+
+    def mark_done(self, stage: str, outputs: dict, seconds: float) -> dict:
+        entry = self.data["stages"].setdefault(stage, {})
+        entry.update(outputs)
+        entry.update(status="done", seconds=round(seconds, 2), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if stage not in self.data["order"]:
+            self.data["order"].append(stage)
+        self._save()
+        return entry
+
+    def stages(self) -> list[tuple[str, dict]]:
+        """Finished stages in the order they finished."""
+        return [(name, self.data["stages"][name]) for name in self.data["order"] if self.is_done(name)]
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=False))
+        os.replace(tmp, self.path)

@@ -1,0 +1,104 @@
+"""The pure steps of one practice round: split problems into shards (the unit of streaming and of resume), turn
+engine completions into Sample rows, decide staleness, and summarize verdicts.
+
+    >>> plan_shards(["a", "b", "c"], shard_size=2)
+    [['a', 'b'], ['c']]
+    >>> is_stale(sample_version=1, current_version=3, max_staleness=1)
+    True
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from orca_ray.schemas import CORRECT, INCORRECT, UNDECIDABLE, Problem, Sample, Verdict
+
+
+def plan_shards(problem_ids: Sequence[str], shard_size: int) -> list[list[str]]:
+    """Consecutive groups of `shard_size` problem ids; the same input always gives the same shards."""
+    if shard_size <= 0:
+        raise ValueError("shard_size must be positive")
+    return [list(problem_ids[i : i + shard_size]) for i in range(0, len(problem_ids), shard_size)]
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}"
+
+
+def sample_rows(
+    problems: Sequence[Problem],
+    completions: Sequence[Sequence[tuple[str, int, str | None]]],
+    *,
+    run_id: str,
+    iteration: int,
+    policy_version: int,
+    adapter: str | None,
+    seed: int = 0,
+) -> list[Sample]:
+    """One Sample per completion, in problem order; `completions[i]` holds (text, num_tokens, finish_reason)."""
+    if len(problems) != len(completions):
+        raise ValueError(f"{len(problems)} problems but {len(completions)} completion lists")
+    rows = []
+    for problem, attempts in zip(problems, completions, strict=True):
+        for index, (text, num_tokens, finish_reason) in enumerate(attempts):
+            rows.append(
+                Sample(
+                    problem_id=problem.id,
+                    sample_index=index,
+                    question=problem.question,
+                    response=text,
+                    num_tokens=num_tokens,
+                    finish_reason=finish_reason,
+                    adapter=adapter,
+                    run_id=run_id,
+                    iteration=iteration,
+                    policy_version=policy_version,
+                    source=problem.source,
+                    seed=seed,
+                )
+            )
+    return rows
+
+
+def is_stale(sample_version: int, current_version: int, max_staleness: int) -> bool:
+    """A sample written by a policy more than `max_staleness` versions behind the learner's is discarded."""
+    return current_version - sample_version > max_staleness
+
+
+def verdict_counts(verdicts: Iterable[Verdict]) -> dict[str, int]:
+    """Flat counts of a batch of verdicts: samples, correct, incorrect, undecidable, by tier."""
+    counts: Counter[str] = Counter()
+    for v in verdicts:
+        counts["samples"] += 1
+        counts[v.verdict] += 1
+        counts[f"tier_{v.judge_tier}"] += 1
+    return {key: counts.get(key, 0) for key in ("samples", CORRECT, INCORRECT, UNDECIDABLE)} | {
+        k: v for k, v in counts.items() if k.startswith("tier_")
+    }
+
+
+def pass_at_1(verdicts: Sequence[Verdict]) -> dict[str, float]:
+    """Greedy pass@1 over one verdict per problem: accuracy, counts and the undecidable share.
+
+    >>> pass_at_1([])["accuracy"]
+    0.0
+    """
+    counts = verdict_counts(verdicts)
+    total = counts["samples"]
+    return {
+        "problems": total,
+        "correct": counts[CORRECT],
+        "incorrect": counts[INCORRECT],
+        "undecidable": counts[UNDECIDABLE],
+        "accuracy": counts[CORRECT] / total if total else 0.0,
+        "undecidable_share": counts[UNDECIDABLE] / total if total else 0.0,
+    }
+
+
+def add_counts(total: dict[str, int], part: dict[str, int]) -> dict[str, int]:
+    """Sum two flat count dicts (shard counts into stage counts)."""
+    out = dict(total)
+    for key, value in part.items():
+        out[key] = out.get(key, 0) + value
+    return out

@@ -1,0 +1,210 @@
+"""A run's Ray session (engines started once) and the datasets of one round: practice (sample, judge, build
+preferences, stream to the learner) and evaluation (greedy pass@1)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+from orca_ray.config import RunConfig
+from orca_ray.core import practice
+from orca_ray.distributed import stages
+from orca_ray.distributed.engine_pool import EnginePool
+from orca_ray.distributed.resources import (
+    forwarding_stage_options,
+    judge_stage_options,
+    student_engine_spec,
+    teacher_engine_spec,
+)
+from orca_ray.distributed.teacher import TeacherClient, make_teacher_client
+from orca_ray.schemas import Problem, Verdict, row_from_dict, write_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Session:
+    """What every stage of a run shares: the config, the student engines and the teacher."""
+
+    config: RunConfig
+    student: EnginePool
+    student_model_dir: str
+    teacher: EnginePool | None
+    teacher_client: TeacherClient | None
+
+    def restart_student(self, model_dir: str) -> None:
+        """Full fine-tuning: a new student is new weights, so its engines restart (LoRA never needs this)."""
+        self.student.shutdown()
+        self.student = EnginePool.start(
+            "student", student_engine_spec(self.config, model_dir), self.config.resources.sampler
+        )
+        self.student_model_dir = model_dir
+
+
+@contextlib.contextmanager
+def open_session(config: RunConfig, student_model_dir: str):
+    """Start (or attach to) Ray, start the student engines and the teacher, and stop them all at the end (Ray
+    only if this session started it)."""
+    import ray
+
+    from orca_ray.distributed.cluster import init_ray, shutdown_ray
+    from orca_ray.models import prepare_model
+
+    started_ray = not ray.is_initialized()
+    init_ray(config.resources)
+    student = teacher = None
+    try:
+        student = EnginePool.start("student", student_engine_spec(config, student_model_dir), config.resources.sampler)
+        if config.teacher.backend == "vllm":
+            teacher_dir = str(prepare_model(config.teacher.model))
+            teacher = EnginePool.start("teacher", teacher_engine_spec(config, teacher_dir), config.resources.teacher)
+        client = make_teacher_client(config.teacher, teacher.handles if teacher else None)
+        yield Session(config, student, student_model_dir, teacher, client)
+    finally:
+        for pool in (student, teacher):
+            if pool is not None:
+                pool.shutdown()
+        if started_ray:
+            shutdown_ray()
+
+
+def sampling_params(config: RunConfig) -> dict:
+    s = config.sampling
+    return {"n": s.n, "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens, "seed": s.seed}
+
+
+def greedy_params(max_tokens: int) -> dict:
+    return {"n": 1, "temperature": 0.0, "max_tokens": max_tokens}
+
+
+def judge_settings(config: RunConfig) -> dict:
+    j = config.judge
+    return {
+        "use_math_verify": j.use_math_verify,
+        "max_response_chars": j.max_response_chars,
+        "llm_tier": j.llm_tier,
+        "audit_share": j.audit_share,
+    }
+
+
+def _teacher_sampling(config: RunConfig) -> dict:
+    return {"temperature": config.teacher.temperature, "max_tokens": config.teacher.max_tokens}
+
+
+def shard_dataset(session: Session, problems: list[Problem], shard_size: int, skip: set[int] = frozenset()):
+    """A dataset of shard records (only the shards not in `skip`), with the teacher's solutions filled in."""
+    import ray
+
+    shards = practice.plan_shards([p.id for p in problems], shard_size)
+    by_id = {p.id: p for p in problems}
+    indices = [i for i in range(len(shards)) if i not in skip]
+    records = stages.shard_records([[by_id[pid] for pid in shards[i]] for i in indices], indices)
+    if not records:
+        return None
+    ds = ray.data.from_items(records, override_num_blocks=len(records))
+    if session.teacher_client is not None:
+        ds = ds.map_batches(
+            stages.TeacherSolveStage,
+            batch_size=1,
+            fn_constructor_kwargs={
+                "teacher_client": session.teacher_client,
+                "sampling": _teacher_sampling(session.config),
+                "judge_kwargs": {},
+            },
+            **forwarding_stage_options(session.config.resources, session.config.resources.teacher.actors),
+        )
+    return ds
+
+
+def sample_stage(ds, session: Session, sampling: dict, adapter_source: stages.AdapterSource, lineage: dict):
+    return ds.map_batches(
+        stages.SampleStage,
+        batch_size=1,
+        fn_constructor_kwargs={
+            "engine_handles": session.student.handles,
+            "sampling": sampling,
+            "adapter_source": adapter_source,
+            "lineage": lineage,
+            "system_prompt": session.config.student.system_prompt,
+        },
+        **forwarding_stage_options(session.config.resources, len(session.student.handles)),
+    )
+
+
+def judge_stage(ds, session: Session, out_dir: Path | None, emit: str, preference: dict | None = None):
+    config = session.config
+    llm = session.teacher_client is not None and config.judge.llm_tier
+    return ds.map_batches(
+        stages.JudgeStage,
+        batch_size=1,
+        fn_constructor_kwargs={
+            "judge_config": judge_settings(config),
+            "teacher_client": session.teacher_client,
+            "teacher_sampling": _teacher_sampling(config),
+            "out_dir": str(out_dir) if out_dir else None,
+            "emit": emit,
+            "preference": preference,
+        },
+        **judge_stage_options(config.resources, llm),
+    )
+
+
+def sample_and_judge(
+    session: Session,
+    problems: list[Problem],
+    out_dir: Path | None,
+    sampling: dict,
+    adapter: str | None = None,
+    version: int = 0,
+    lineage: dict | None = None,
+    shard_size: int | None = None,
+) -> list[Verdict]:
+    """Samples with verdicts for every problem (materialized): `orca-ray sample` and evaluation. With `out_dir`,
+    each shard's verdicts are also written to `<out_dir>/verdicts/`."""
+    lineage = lineage or {"run_id": "", "iteration": 0, "seed": session.config.sampling.seed}
+    ds = shard_dataset(session, problems, shard_size or session.config.sampling.batch_size)
+    if ds is None:
+        return []
+    ds = sample_stage(ds, session, sampling, stages.AdapterSource(adapter, version), lineage)
+    ds = judge_stage(ds, session, out_dir, emit="verdicts")
+    return [row_from_dict(r, Verdict) for r in ds.take_all()]
+
+
+def evaluate(
+    session: Session,
+    problems: list[Problem],
+    out_dir: Path,
+    name: str,
+    *,
+    adapter: str | None = None,
+    version: int = 0,
+    max_tokens: int | None = None,
+) -> dict:
+    """Greedy pass@1 on `problems`: per-problem Parquet `<out_dir>/<name>.parquet` and `<name>.summary.json`."""
+    started = time.perf_counter()
+    verdicts = sample_and_judge(
+        session,
+        problems,
+        None,
+        greedy_params(max_tokens or session.config.eval.max_tokens),
+        adapter=adapter,
+        version=version,
+    )
+    seconds = time.perf_counter() - started
+    order = {p.id: i for i, p in enumerate(problems)}
+    verdicts.sort(key=lambda v: order[v.problem_id])
+    write_rows(out_dir / f"{name}.parquet", verdicts, Verdict)
+    tokens = sum(v.num_tokens for v in verdicts)
+    summary = practice.pass_at_1(verdicts) | {
+        "set": name,
+        "adapter": adapter,
+        "seconds": round(seconds, 2),
+        "tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else 0.0,
+    }
+    (out_dir / f"{name}.summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

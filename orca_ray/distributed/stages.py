@@ -1,0 +1,225 @@
+"""Ray Data stages of a practice round: teacher solver -> student sampler -> judge -> preference rows.
+
+The unit that flows is a shard (a fixed group of problems): each stage maps one shard record to the next, so
+every shard's samples, verdicts and preferences are written together, a finished shard is never redone on
+resume, and the learner starts on the first shard while later ones are still being sampled. The stages are thin:
+prompts, parsing, judging and preference building are the pure functions of orca_ray.core; generation happens in
+the long-lived engine actors of orca_ray.distributed.engine_pool, reached through their handles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+from orca_ray.core import practice
+from orca_ray.core.prompts import student_messages, teacher_messages
+from orca_ray.schemas import Problem, Sample, Verdict, row_from_dict, write_rows
+
+log = logging.getLogger(__name__)
+
+# Shard records carry their rows as JSON text: nested rows whose optional fields are all None in one shard would
+# otherwise give Arrow blocks with incompatible inferred types.
+PROBLEMS = "problems_json"
+SAMPLES = "samples_json"
+
+
+def shard_records(shards: list[list[Problem]], indices: list[int]) -> list[dict]:
+    return [
+        {"shard": index, PROBLEMS: json.dumps([dataclasses.asdict(p) for p in problems])}
+        for index, problems in zip(indices, shards, strict=True)
+    ]
+
+
+def _load(batch: dict, column: str, row_type: type) -> list:
+    return [row_from_dict(d, row_type) for d in json.loads(batch[column][0])]
+
+
+def _dump(rows: list) -> str:
+    return json.dumps([dataclasses.asdict(r) for r in rows])
+
+
+# ---------------------------------------------------------------- adapters
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterSource:
+    """Which adapter the sampler uses: a fixed one, or (async mode) the newest one the learner has published."""
+
+    path: str | None = None
+    version: int = 0
+    publish_dir: str | None = None
+
+    def resolve(self) -> tuple[str | None, int]:
+        if self.publish_dir:
+            from orca_ray.adapters import latest_adapter
+
+            latest = latest_adapter(self.publish_dir)
+            if latest is not None and latest[0] > self.version:
+                return latest[1], latest[0]
+        return self.path, self.version
+
+
+# ---------------------------------------------------------------- stages
+
+
+class TeacherSolveStage:
+    """Fills in the teacher's reference solution and answer where a problem lacks them (LLM teachers only).
+
+    A problem that already has a reference answer keeps it: the teacher's solution is used as its demonstration
+    only when the teacher reaches that same answer; a problem with no answer takes the teacher's."""
+
+    def __init__(self, teacher_client, sampling: dict, judge_kwargs: dict):
+        self.teacher = teacher_client
+        self.sampling = sampling
+        self.judge_kwargs = judge_kwargs
+
+    def __call__(self, batch: dict) -> dict:
+        from orca_ray.core.answers import answers_match, extract_final_answer
+
+        problems = _load(batch, PROBLEMS, Problem)
+        todo = [p for p in problems if not (p.solution and p.answer)]
+        replies = self.teacher.chat([teacher_messages(p.question) for p in todo], self.sampling) if todo else []
+        solved = {}
+        for problem, (reply, *_) in zip(todo, replies, strict=True):
+            found = extract_final_answer(reply)
+            if problem.answer is None and found is not None:
+                solved[problem.id] = dataclasses.replace(problem, answer=found, solution=reply)
+            elif problem.answer is not None and found is not None and answers_match(found, problem.answer):
+                solved[problem.id] = dataclasses.replace(problem, solution=reply)
+        out = [solved.get(p.id, p) for p in problems]
+        return {"shard": batch["shard"], PROBLEMS: [_dump(out)]}
+
+
+class SampleStage:
+    """The student sampler: n attempts per problem from an engine actor, with the current adapter."""
+
+    def __init__(
+        self,
+        engine_handles: list,
+        sampling: dict,
+        adapter_source: AdapterSource,
+        lineage: dict,
+        system_prompt: str | None = None,
+    ):
+        import ray
+
+        # Spread the stage's workers over the engines; each engine batches whatever its workers send.
+        worker = ray.get_runtime_context().get_actor_id() or "driver"
+        self.engine = engine_handles[hash(worker) % len(engine_handles)]
+        self.sampling = sampling
+        self.adapter_source = adapter_source
+        self.lineage = lineage
+        self.system_prompt = system_prompt
+
+    def __call__(self, batch: dict) -> dict:
+        import ray
+
+        problems = _load(batch, PROBLEMS, Problem)
+        adapter, version = self.adapter_source.resolve()  # between batches: a newly published adapter is picked up
+        conversations = [student_messages(p.question, self.system_prompt) for p in problems]
+        started = time.perf_counter()
+        results = ray.get(self.engine.chat.remote(conversations, self.sampling, adapter))
+        seconds = time.perf_counter() - started
+        completions = [[(c.text, c.num_tokens, c.finish_reason) for c in attempts] for attempts in results]
+        samples = practice.sample_rows(problems, completions, adapter=adapter, policy_version=version, **self.lineage)
+        tokens = sum(s.num_tokens for s in samples)
+        log.debug("shard %s: %d samples, %d tokens in %.1f s", batch["shard"][0], len(samples), tokens, seconds)
+        return {
+            "shard": batch["shard"],
+            PROBLEMS: batch[PROBLEMS],
+            SAMPLES: [_dump(samples)],
+            "sample_tokens": [tokens],
+            "sample_seconds": [seconds],
+        }
+
+
+class JudgeStage:
+    """Rules first; the teacher LLM only for rows the rules leave undecidable, or the configured audit share.
+
+    Writes the shard's verdicts (and, for practice, its preference rows) and emits the flat rows downstream."""
+
+    def __init__(
+        self,
+        judge_config: dict,
+        teacher_client=None,
+        teacher_sampling: dict | None = None,
+        out_dir: str | None = None,
+        emit: str = "verdicts",
+        preference: dict | None = None,
+    ):
+        self.judge_config = judge_config
+        self.teacher = teacher_client
+        self.teacher_sampling = teacher_sampling or {"temperature": 0.0, "max_tokens": 512}
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.emit = emit
+        self.preference = preference or {}
+
+    def _judge(self, problems: list[Problem], samples: list[Sample]) -> list[Verdict]:
+        from orca_ray.core import judge
+
+        by_id = {p.id: p for p in problems}
+        kw = {
+            "use_math_verify": self.judge_config["use_math_verify"],
+            "max_chars": self.judge_config["max_response_chars"],
+        }
+        verdicts = [
+            judge.judge_verdict_row(s, by_id[s.problem_id].answer, by_id[s.problem_id].solution, **kw) for s in samples
+        ]
+        if self.teacher is None or not self.judge_config["llm_tier"]:
+            return verdicts
+        return self._llm_tier(by_id, verdicts)
+
+    def _llm_tier(self, by_id: dict[str, Problem], verdicts: list[Verdict]) -> list[Verdict]:
+        from orca_ray.core import judge
+
+        audit = self.judge_config["audit_share"]
+        routed = [
+            i
+            for i, v in enumerate(verdicts)
+            if by_id[v.problem_id].solution and judge.needs_llm(v, f"{v.problem_id}:{v.sample_index}", audit)
+        ]
+        if not routed:
+            return verdicts
+        conversations = [
+            judge.grading_messages(verdicts[i].question, by_id[verdicts[i].problem_id].solution, verdicts[i].response)
+            for i in routed
+        ]
+        replies = self.teacher.chat(conversations, self.teacher_sampling)
+        out = list(verdicts)
+        for i, (reply, *_) in zip(routed, replies, strict=True):
+            final, tier = judge.merge_llm_verdict(verdicts[i], judge.parse_grading_reply(reply))
+            out[i] = dataclasses.replace(verdicts[i], verdict=final, judge_tier=tier)
+        return out
+
+    def __call__(self, batch: dict):
+        from orca_ray.core import preferences
+        from orca_ray.schemas import DPOPair, KTOExample, rows_to_table
+
+        shard = int(batch["shard"][0])
+        problems = _load(batch, PROBLEMS, Problem)
+        verdicts = self._judge(problems, _load(batch, SAMPLES, Sample))
+        name = practice.shard_name(shard)
+        if self.emit == "verdicts":
+            if self.out_dir:
+                write_rows(self.out_dir / "verdicts" / f"{name}.parquet", verdicts, Verdict)
+            return rows_to_table(verdicts, Verdict)
+        method = self.preference["method"]
+        if method == "kto":
+            rows, counts = preferences.build_kto_examples(problems, verdicts, **self.preference["kwargs"])
+            row_type = KTOExample
+        else:
+            rows, counts = preferences.build_dpo_pairs(problems, verdicts, **self.preference["kwargs"])
+            row_type = DPOPair
+        # Preferences before verdicts: a shard's verdict file is its completion marker.
+        counts = practice.add_counts(counts, {f"judge_{k}": v for k, v in practice.verdict_counts(verdicts).items()})
+        counts["sample_tokens"] = int(batch["sample_tokens"][0])
+        counts["sample_seconds_x1000"] = int(1000 * float(batch["sample_seconds"][0]))
+        write_rows(self.out_dir / "preferences" / f"{name}.parquet", rows, row_type)
+        (self.out_dir / "counts").mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "counts" / f"{name}.json").write_text(json.dumps(counts))
+        write_rows(self.out_dir / "verdicts" / f"{name}.parquet", verdicts, Verdict)
+        return rows_to_table(rows, row_type)
