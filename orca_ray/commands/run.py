@@ -1,0 +1,25 @@
+"""`orca-ray run CONFIG [--resume] [--run-id ID]`: the whole Orca-Math loop, then the report table."""
+
+from __future__ import annotations
+
+import json
+
+from orca_ray.config import load_config
+
+
+def run_and_report(config, run_id: str | None, resume: bool) -> int:
+    from orca_ray.core.report import accuracy_table
+    from orca_ray.distributed.loop import run_pipeline
+
+    root = run_pipeline(config, run_id=run_id, resume=resume)
+    report = json.loads((root / "report.json").read_text())
+    print(f"\nrun {report['run_id']} finished in {report['total_seconds']:.0f} s of stage time -> {root}")
+    print("held-out accuracy (greedy pass@1):")
+    print(accuracy_table(report["evaluations"]))
+    print(f"\nreport: {root / 'report.html'}")
+    return 0
+
+
+def main(args) -> int:
+    config = load_config(args.config, args.overrides)
+    return run_and_report(config, args.run_id, args.resume)

@@ -1,0 +1,235 @@
+"""The Orca-Math loop: problems (and synthesis), SFT, then N rounds of practice and feedback, each evaluated.
+
+Each step is a named function that reads what earlier steps recorded in the run manifest and records its own
+outputs there when it finishes, so `--resume` continues from the last finished step (and, inside a practice
+round, from the last finished shard). Everything a step writes lives under `runs/<run-id>/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+from orca_ray.config import RunConfig, dump_config
+from orca_ray.core import practice
+from orca_ray.core.manifest import Manifest
+from orca_ray.errors import ConfigError
+from orca_ray.schemas import Problem, SFTExample, read_rows, write_rows
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Run:
+    """A run directory and its manifest."""
+
+    config: RunConfig
+    run_id: str
+    root: Path
+    manifest: Manifest
+
+    @classmethod
+    def open(cls, config: RunConfig, run_id: str | None, resume: bool) -> Run:
+        run_id = run_id or config.run_id or f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        root = Path(config.output_dir).expanduser() / run_id
+        if resume and not (root / "manifest.json").is_file():
+            raise ConfigError(f"--resume: no run to resume at {root} (run_id '{run_id}')")
+        if not resume and (root / "manifest.json").is_file():
+            raise ConfigError(f"{root} already holds a run: pass --resume to continue it, or choose another run_id")
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "config.yaml").write_text(dump_config(config))  # names of key variables only, never keys
+        log.info("run %s in %s%s", run_id, root, " (resuming)" if resume else "")
+        return cls(config, run_id, root, Manifest(root / "manifest.json"))
+
+    def step(self, name: str, work, *args) -> dict:
+        """Run `work(*args) -> outputs` unless the manifest says `name` is done; return its recorded outputs."""
+        if self.manifest.is_done(name):
+            log.info("step %s: done earlier, reusing its outputs", name)
+            return self.manifest.get(name)
+        log.info("step %s: starting", name)
+        self.manifest.mark_started(name)
+        started = time.perf_counter()
+        outputs = work(*args)
+        entry = self.manifest.mark_done(name, outputs, time.perf_counter() - started)
+        log.info("step %s: done in %.1f s", name, entry["seconds"])
+        return entry
+
+
+# ---------------------------------------------------------------- problems
+
+
+def step_problems(run: Run) -> dict:
+    """Read or generate the training problems and evaluation sets; decontaminate; write them as Parquet."""
+    from orca_ray.core.text_overlap import decontaminate
+    from orca_ray.data.readers import read_problems
+
+    config, out = run.config, run.root / "problems"
+    counts: dict[str, int] = {}
+    eval_files = {}
+    eval_questions: list[str] = []
+    for name in eval_set_names(config):
+        result = read_problems(config.data.eval[name], on_bad_row=config.data.on_bad_row, quarantine_dir=out)
+        counts |= {f"eval_{name}_read": result.read, f"eval_{name}_quarantined": result.quarantined}
+        eval_files[name] = str(write_rows(out / "eval" / f"{name}.parquet", result.problems, Problem))
+        eval_questions += [p.question for p in result.problems]
+    train: list[Problem] = []
+    for index, source in enumerate(config.data.train):
+        result = read_problems(source, on_bad_row=config.data.on_bad_row, quarantine_dir=out)
+        log.info("train source %d (%s): %s", index, source.kind, result.summary())
+        counts = practice.add_counts(counts, {"train_read": result.read, "train_quarantined": result.quarantined})
+        train += _unique_ids(result.problems, index, {p.id for p in train})
+    if config.data.decontaminate and eval_questions:
+        train, removed = decontaminate(
+            train, eval_questions, config.data.decontamination_ngram, config.data.decontamination_threshold
+        )
+        counts["train_decontaminated"] = len(removed)
+    counts["problems"] = len(train)
+    return {"train": str(write_rows(out / "train.parquet", train, Problem)), "eval": eval_files, "counts": counts}
+
+
+def _unique_ids(problems: list[Problem], source_index: int, taken: set[str]) -> list[Problem]:
+    """Ids from different sources may collide: prefix the later source's ids rather than lose rows."""
+    return [dataclasses.replace(p, id=f"s{source_index}-{p.id}") if p.id in taken else p for p in problems]
+
+
+def eval_set_names(config: RunConfig) -> list[str]:
+    names = config.eval.sets if config.eval.sets is not None else list(config.data.eval)
+    unknown = [n for n in names if n not in config.data.eval]
+    if unknown:
+        raise ConfigError(f"eval.sets names {unknown}, which are not in data.eval ({list(config.data.eval)})")
+    return names
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def step_evaluate(run: Run, session, stage: str, adapter: str | None, version: int) -> dict:
+    from orca_ray.distributed.rounds import evaluate
+
+    eval_files = run.manifest.get("problems")["eval"]
+    summaries = []
+    for name in eval_set_names(run.config):
+        problems = read_rows(eval_files[name], Problem)
+        if run.config.eval.limit:
+            problems = problems[: run.config.eval.limit]
+        summary = evaluate(session, problems, run.root / "eval" / stage, name, adapter=adapter, version=version)
+        log.info(
+            "eval %s on %s: %.1f%% (%d/%d)",
+            stage,
+            name,
+            100 * summary["accuracy"],
+            summary["correct"],
+            summary["problems"],
+        )
+        summaries.append(summary | {"stage": stage})
+    return {"summaries": summaries}
+
+
+# ---------------------------------------------------------------- training steps
+
+
+def step_sft(run: Run, session, problems: list[Problem]) -> dict:
+    """Teach by demonstration: fine-tune on the teacher's solutions (loss on the solution tokens)."""
+    from orca_ray.core.preferences import build_sft_examples
+    from orca_ray.distributed.learner import train_policy
+
+    examples = [dataclasses.replace(e, run_id=run.run_id) for e in build_sft_examples(problems)]
+    write_rows(run.root / "sft" / "data.parquet", examples, SFTExample)
+    result = train_policy(
+        run.config,
+        "sft",
+        examples,
+        base_model_dir=session.student_model_dir,
+        init_adapter=run.config.student.adapter,
+        output_dir=run.root / "sft",
+        resume=True,
+    )
+    return _trained(result, {"problems": len(problems), "sft_examples": len(examples)})
+
+
+def _trained(result, counts: dict) -> dict:
+    policy = result.adapter_dir or result.model_dir
+    return {
+        "policy": str(policy),
+        "full": result.adapter_dir is None,
+        "counts": counts | {"train_steps": result.steps},
+        "metrics": result.metrics,
+    }
+
+
+def policy_of(entry: dict) -> tuple[str | None, str | None]:
+    """(adapter, full model dir) of a training step's manifest entry."""
+    return (None, entry["policy"]) if entry.get("full") else (entry["policy"], None)
+
+
+def step_iteration(run: Run, session, problems: list[Problem], k: int, adapter: str | None, version: int) -> dict:
+    """One round of practice and feedback: sample, judge, build preferences, train (streamed or not)."""
+    from orca_ray.distributed.practice_round import practice_round
+
+    return practice_round(run, session, problems, k, adapter, version)
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def run_pipeline(config: RunConfig, run_id: str | None = None, resume: bool = False) -> Path:
+    """Run (or resume) the whole loop and write the report; returns the run directory."""
+    from orca_ray.distributed.rounds import open_session
+    from orca_ray.models import prepare_model
+
+    run = Run.open(config, run_id, resume)
+    entry = run.step("problems", step_problems, run)
+    problems = read_rows(entry["train"], Problem)
+    if config.synthesis.enabled:
+        from orca_ray.distributed.synthesis import step_synthesis
+
+        problems = read_rows(run.step("synthesis", step_synthesis, run, problems)["problems"], Problem)
+    model_dir = str(prepare_model(config.student.model))
+    adapter, version = config.student.adapter, 0
+    with open_session(config, model_dir) as session:
+        if config.eval.after_every_stage:
+            run.step("eval:base", step_evaluate, run, session, "base", adapter, version)
+        if config.training.sft.enabled:
+            adapter, full = policy_of(run.step("sft", step_sft, run, session, problems))
+            version += 1
+            _follow_full_model(session, full)
+            run.step("eval:sft", step_evaluate, run, session, "sft", adapter, version)
+        for k in range(1, config.loop.iterations + 1):
+            entry = run.step(f"iter-{k}", step_iteration, run, session, problems, k, adapter, version)
+            adapter, full = policy_of(entry)
+            version = entry.get("policy_version", version + 1)
+            _follow_full_model(session, full)
+            if config.eval.after_every_stage or k == config.loop.iterations:
+                run.step(f"eval:iter-{k}", step_evaluate, run, session, f"iter-{k}", adapter, version)
+    write_report(run)
+    return run.root
+
+
+def _follow_full_model(session, full_model_dir: str | None) -> None:
+    if full_model_dir and full_model_dir != session.student_model_dir:
+        session.restart_student(full_model_dir)
+
+
+def write_report(run: Run) -> dict:
+    """report.json, report.html and accuracy.png under the run directory; the table is printed by the CLI."""
+    from orca_ray.core.report import build_report, render_html
+    from orca_ray.report_plot import plot_accuracy
+
+    evals = [s for name, info in run.manifest.stages() if name.startswith("eval:") for s in info["summaries"]]
+    stages = [(n, i) for n, i in run.manifest.stages() if not n.startswith("eval:")]
+    config = run.config
+    summary = {
+        "student": config.student.model,
+        "teacher": config.teacher.backend,
+        "method": config.training.preference.method,
+        "iterations": config.loop.iterations,
+        "mode": config.loop.mode,
+    }
+    report = build_report(run.run_id, evals, stages, summary)
+    (run.root / "report.json").write_text(json.dumps(report, indent=2))
+    plot = plot_accuracy(evals, run.root / "accuracy.png")
+    (run.root / "report.html").write_text(render_html(report, plot.name if plot else None))
+    return report
