@@ -16,6 +16,7 @@ tests/unit/test_answers.py); numbers our normalizer reads are always decided by 
 | `1 1/2` | `1.5` | no (reads 1) | yes | mixed numbers are common in grade-school answers |
 | `10%` | `10`, question asks "what percent" | yes | yes | the question asks for the percent itself |
 | `10%` | `10`, question asks "how many apples" | yes | no | a percent is not a count |
+| `10%` | `10`, question unknown | yes | yes | without the question, read the sign as the unit asked for |
 | `10%` | `0.1` | yes | yes | the same number |
 | `25` | `0.25`, question asks "what percentage" | no | yes | a reference written as a fraction of one |
 | `0.333333` | `1/3` | yes (6-digit float rounding) | yes | rounded to the digits given, within 1% |
@@ -326,8 +327,9 @@ def _math_verify_equal(predicted: str, expected: str) -> bool | None:
     def wrap(s: str) -> str:
         return s if "$" in s or "\\(" in s or "\\[" in s else f"${s}$"
 
-    gold = parse(wrap(expected[:MAX_NUMBER_CHARS]), parsing_timeout=None)
-    pred = parse(wrap(predicted[:MAX_NUMBER_CHARS]), parsing_timeout=None)
+    # no_fallback: an expression sympy cannot read gives [] (undecidable), not its raw string (a string compare)
+    gold = parse(wrap(expected[:MAX_NUMBER_CHARS]), fallback_mode="no_fallback", parsing_timeout=None)
+    pred = parse(wrap(predicted[:MAX_NUMBER_CHARS]), fallback_mode="no_fallback", parsing_timeout=None)
     if not gold or not pred:
         return None
     return bool(verify(gold, pred, timeout_seconds=None))
