@@ -205,7 +205,12 @@ def rows_to_table(rows: list, row_type: type | None = None) -> pa.Table:
         row_type = type(rows[0])
     schema = arrow_schema(row_type)
     columns = {name: [getattr(r, name) for r in rows] for name in schema.names}
-    return pa.table(columns, schema=schema)
+    table = pa.table(columns, schema=schema)
+    # pyarrow builds a table with nulls in a non-nullable column and fails only when it is written: fail here.
+    for field in schema:
+        if not field.nullable and (nulls := table.column(field.name).null_count):
+            raise ValueError(f"{row_type.__name__}.{field.name} is None in {nulls} row(s); it is required")
+    return table
 
 
 def table_to_rows(table: pa.Table, row_type: type[Row]) -> list[Row]:
