@@ -153,6 +153,15 @@ class SynthesisConfig(Section):
     )
     max_concurrent_conversations: int = Field(4, gt=0, description="Agent conversations in flight at once.")
     shard_size: int = Field(16, gt=0, description="Seeds per output shard (the unit of resume).")
+    agreement: Literal["majority", "all"] = Field(
+        "majority",
+        description="Self-consistency: a strict majority of the answers_per_problem solutions must agree, or all.",
+    )
+    agent_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the agents' turns.")
+    agent_max_tokens: int = Field(512, gt=0, description="Longest agent turn, in tokens.")
+    answer_temperature: float = Field(
+        0.7, gt=0, description="Temperature of the teacher's solutions (above 0, so that they can disagree)."
+    )
 
 
 # ---------------------------------------------------------------- practice
