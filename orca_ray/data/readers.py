@@ -92,12 +92,19 @@ def _default_quarantine_dir() -> Path:
 # ---------------------------------------------------------------- fields
 
 
-def _text(record: dict[str, Any], column: str, *, required: bool, numeric_ok: bool = False) -> str | None:
-    if column not in record or record[column] is None:
-        if required:
+def _text(
+    record: dict[str, Any], column: str, *, required: bool, must_exist: bool = False, numeric_ok: bool = False
+) -> str | None:
+    """A text field: `required` ones must be non-empty; `must_exist` ones (named in `columns`) must be present."""
+    if column not in record:
+        if required or must_exist:
             raise BadRow(f"missing '{column}'")
         return None
     value = record[column]
+    if value is None:
+        if required:
+            raise BadRow(f"'{column}' is null")
+        return None
     if numeric_ok and isinstance(value, int | float) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
             raise BadRow(f"'{column}' is not a finite number")
@@ -146,7 +153,7 @@ def _orca_math_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[s
 def _generic_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
     question = _text(record, columns.get("question", "question"), required=True)
     answer_column = columns.get("answer", "answer")
-    raw_answer = _text(record, answer_column, required="answer" in columns, numeric_ok=True)
+    raw_answer = _text(record, answer_column, required=False, must_exist="answer" in columns, numeric_ok=True)
     answer = None
     if raw_answer is not None:
         answer = normalize_number(raw_answer) or extract_final_answer(raw_answer)
@@ -155,7 +162,9 @@ def _generic_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str
     fields = {
         "question": question,
         "answer": answer,
-        "solution": _text(record, columns.get("solution", "solution"), required="solution" in columns),
+        "solution": _text(
+            record, columns.get("solution", "solution"), required=False, must_exist="solution" in columns
+        ),
     }
     if (family := record.get("family")) is not None:
         if not isinstance(family, str):

@@ -26,7 +26,7 @@ from orca_ray.core.judge import (
 )
 from orca_ray.schemas import CORRECT, INCORRECT, UNDECIDABLE, Sample, Verdict
 
-GSM8K_SOLUTION = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nAltogether 48+24 = <<48+24=72>>72.\n#### 72"
+GSM8K_SOLUTION = "Mia packs 48/2 = <<48/2=24>>24 muffins on Tuesday.\nAltogether 48+24 = <<48+24=72>>72.\n#### 72"
 
 # ---------------------------------------------------------------- rule tier
 
@@ -34,8 +34,8 @@ GSM8K_SOLUTION = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nAltogether 48
 @pytest.mark.parametrize(
     ("response", "reference", "verdict"),
     [
-        ("48 + 24 = 72 clips. The answer is 72.", GSM8K_SOLUTION, CORRECT),
-        ("48 + 24 = 70 clips. The answer is 70.", GSM8K_SOLUTION, INCORRECT),
+        ("48 + 24 = 72 muffins. The answer is 72.", GSM8K_SOLUTION, CORRECT),
+        ("48 + 24 = 70 muffins. The answer is 70.", GSM8K_SOLUTION, INCORRECT),
         ("The answer is $1,200.", "1200", CORRECT),
         ("The answer is 1 1/2 cups.", "1.5", CORRECT),
         ("The answer is \\boxed{\\frac{3}{4}}", "0.75", CORRECT),
@@ -52,7 +52,7 @@ def test_judge_response(response, reference, verdict):
 
 
 def test_judgement_names_what_it_read_and_why():
-    j = judge_response("48 + 24 = 70 clips. The answer is 70.", GSM8K_SOLUTION)
+    j = judge_response("48 + 24 = 70 muffins. The answer is 70.", GSM8K_SOLUTION)
     assert (j.predicted, j.expected, j.reason) == ("70", "72", "different numbers")
     j = judge_response("The answer is 12.", "no number here")
     assert j.predicted == "12" and j.expected is None and "reference" in j.reason
@@ -98,11 +98,11 @@ def test_long_responses_are_clipped_before_parsing():
 
 
 def test_grading_messages_hold_problem_reference_and_student():
-    messages = grading_messages("  How many clips?  ", GSM8K_SOLUTION, "The answer is 70.")
+    messages = grading_messages("  How many muffins?  ", GSM8K_SOLUTION, "The answer is 70.")
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
-    assert "How many clips?" in user and GSM8K_SOLUTION in user and "The answer is 70." in user
-    assert user.index("How many clips?") < user.index(GSM8K_SOLUTION) < user.index("The answer is 70.")
+    assert "How many muffins?" in user and GSM8K_SOLUTION in user and "The answer is 70." in user
+    assert user.index("How many muffins?") < user.index(GSM8K_SOLUTION) < user.index("The answer is 70.")
     assert "Final Verdict" in user and "nothing after" in user
 
 
@@ -183,7 +183,7 @@ def test_merge_rejects_unknown_verdicts():
 SAMPLE = Sample(
     problem_id="gsm8k-7",
     sample_index=2,
-    question="How many clips did Natalia sell?",
+    question="How many muffins did Mia pack?",
     response="48 + 24 = 72. The answer is 72.",
     num_tokens=17,
     finish_reason="stop",
@@ -224,7 +224,7 @@ def test_verdict_row_without_reference_or_answer_is_undecidable():
 
 def test_verdict_row_with_scripted_teacher_replies():
     """The LLM tier end to end without an LLM: route, prompt, parse a scripted reply, merge."""
-    unanswered = dataclasses.replace(SAMPLE, response="Natalia sold seventy-two clips.")
+    unanswered = dataclasses.replace(SAMPLE, response="Mia packed seventy-two muffins.")
     rule = judge_response(unanswered.response, "72")
     assert needs_llm(rule, "gsm8k-7:2", 0.0)
     grading_messages(unanswered.question, GSM8K_SOLUTION, unanswered.response)
