@@ -20,6 +20,7 @@ tests/unit/test_answers.py); numbers our normalizer reads are always decided by 
 | `10%` | `0.1` | yes | yes | the same number |
 | `25` | `0.25`, question asks "what percentage" | no | yes | a reference written as a fraction of one |
 | `0.333333` | `1/3` | yes (6-digit float rounding) | yes | rounded to the digits given, within 1% |
+| `0.33` | `1/3` | no | yes | rounded to the digits given, within 1% |
 | `0.3` | `1/3` | no | no | one decimal digit is too coarse to count as the answer |
 | `1000001` | `1000000` | no | no | exact: no float tolerance on integers |
 | `$1,000` / `12 cm` / `3.0` | `1000` / `12` / `3` | yes | yes | both agree |

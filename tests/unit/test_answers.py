@@ -295,6 +295,7 @@ def test_answers_match_rules(predicted, expected, question, same):
         # where math-verify is wrong for grade-school answers and our rule is needed
         ("1 1/2", "1.5", False, True),  # math-verify reads the mixed number as 1
         ("0.3", "1/3", False, False),
+        ("0.33", "1/3", False, True),  # rounded to the two digits given
         ("25", "0.25", False, True),  # (with a question asking for a percentage)
         # where both agree
         ("$1,000", "1000", True, True),
