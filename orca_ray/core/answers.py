@@ -75,6 +75,7 @@ _FRACTION_RE = re.compile(rf"({_NUM})\s*/\s*({_NUM})")
 _PLAIN_RE = re.compile(_NUM)
 _MATH_SPAN_RE = re.compile(r"^\s*(?:\$\$?([^$]{1,200})\$\$?|\\\((.{1,200}?)\\\)|\\\[(.{1,200}?)\\\])", re.DOTALL)
 _LATEX_COMMAND_RE = re.compile(r"\\[a-zA-Z]+|\^")
+_SENTENCE_END_RE = re.compile(r"\.(?=\s|$)")  # a full stop, not a decimal point
 _PERCENT_QUESTION_RE = re.compile(r"\bpercent(?:age)?s?\b|\b(?:what|which|how\s+many)\s*%", re.IGNORECASE)
 
 
@@ -207,13 +208,17 @@ def _is_math_expression(text: str) -> bool:
 
 def _answer_in_segment(segment: str) -> str | None:
     """The answer right after a marker ('The answer is', 'Final answer:'): a LaTeX span if the segment opens with
-    one, else the first number in it."""
+    one, else the first number of its first sentence after the last '=' ('The answer is 5 + 3 = 8.' is 8), else
+    the first number in it."""
     if m := _MATH_SPAN_RE.match(segment):
         span = next(g for g in m.groups() if g is not None).strip()
         if (number := normalize_number(span)) is not None:
             return number
         if _is_math_expression(span):
             return span
+    sentence = _SENTENCE_END_RE.split(segment, maxsplit=1)[0]
+    if "=" in sentence and (m := _TOKEN_RE.search(sentence.rpartition("=")[2])):
+        return normalize_number(m.group(0))
     if m := _TOKEN_RE.search(segment):
         return normalize_number(m.group(0))
     return None
@@ -246,7 +251,7 @@ def extract_final_answer(text: str, max_chars: int = 20000) -> str | None:
     """
     if not text:
         return None
-    text = text[-max_chars:]  # the answer is at the end; regexes never see more than max_chars
+    text = text[-max_chars:] if max_chars > 0 else ""  # the answer is at the end; regexes see at most max_chars
     if "####" in text and (answer := _gsm8k_answer(text)) is not None:
         return answer
     if (answer := _after_marker(_ANSWER_IS_RE, text)) is not None:
