@@ -212,3 +212,24 @@ def test_symbolic_delegates_to_the_generator():
     expected = problems_module.generate_problems(n=12, seed=3, families=None, min_steps=2, max_steps=3)
     assert result.problems == expected
     assert (result.read, result.kept, result.quarantined, result.quarantine_path) == (12, 12, 0, None)
+
+
+def test_hub_rows_go_through_the_gsm8k_rules(monkeypatch, tmp_path):
+    """Our side of the hub path, with a stand-in for `datasets` (this machine has no route to the hub, so the real
+    download is unverified here): the config name, the split, and the same row rules as a local GSM8K file."""
+    import sys
+    import types
+
+    calls = []
+
+    def load_dataset(path, name=None, split=None):
+        calls.append((path, name, split))
+        return [{"question": "What is 2 + 3?", "answer": "2+3 = <<2+3=5>>5\n#### 5"}, {"question": "q", "answer": "7"}]
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    monkeypatch.setattr("orca_ray.data.readers._hub_offline", lambda: None)
+    result = read_problems(DataSource(kind="hub", path="openai/gsm8k", split="test"), quarantine_dir=tmp_path)
+    assert calls == [("openai/gsm8k", "main", "test")]
+    assert (result.read, result.kept, result.quarantined) == (2, 1, 1)
+    assert (result.problems[0].answer, result.problems[0].solution) == ("5", "2+3 = 5\nThe answer is 5.")
+    assert _quarantined(result)[0]["reason"] == "no '#### <number>' line in 'answer'"
