@@ -115,3 +115,21 @@ def judge_stage_options(resources: ResourcesConfig, llm_tier: bool) -> dict:
     from ray.data import ActorPoolStrategy
 
     return {"num_cpus": resources.judge_cpus, "compute": ActorPoolStrategy(size=2 if llm_tier else 1)}
+
+
+# One synthesis worker drives at most this many agent conversations: they mostly wait on models (asyncio).
+CONVERSATIONS_PER_SYNTHESIS_WORKER = 32
+
+
+def synthesis_stage_plan(config: RunConfig, pending_shards: int) -> dict:
+    """The synthesis job's Ray Data actor pool: how many workers, how many conversations each holds at once (all
+    of them together at most synthesis.max_concurrent_conversations), and map_batches options (a light CPU share:
+    the models run in engine actors or behind an endpoint)."""
+    from ray.data import ActorPoolStrategy
+
+    total = config.synthesis.max_concurrent_conversations
+    workers = max(1, min(pending_shards, -(-total // CONVERSATIONS_PER_SYNTHESIS_WORKER)))
+    return {
+        "conversations_per_worker": max(1, total // workers),
+        "options": {"num_cpus": config.resources.judge_cpus, "compute": ActorPoolStrategy(size=workers)},
+    }
