@@ -148,7 +148,7 @@ def audit_fraction(key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def needs_llm(judgement: RuleJudgement, key: str, audit_share: float) -> bool:
+def needs_llm(judgement: RuleJudgement | Verdict, key: str, audit_share: float) -> bool:
     """Whether a row goes to the LLM tier: every undecidable row, and `audit_share` of the decided ones, chosen
     by a hash of `key` (e.g. 'problem_id:sample_index').
 
@@ -162,13 +162,13 @@ def needs_llm(judgement: RuleJudgement, key: str, audit_share: float) -> bool:
     return audit_fraction(key) < audit_share
 
 
-def audit_disagrees(rule: RuleJudgement, llm_verdict: str) -> bool:
+def audit_disagrees(rule: RuleJudgement | Verdict, llm_verdict: str) -> bool:
     """True when the rules decided a row and the LLM decided it the other way."""
     return rule.verdict != UNDECIDABLE and llm_verdict != UNDECIDABLE and llm_verdict != rule.verdict
 
 
-def merge_llm_verdict(rule: RuleJudgement, llm_verdict: str) -> tuple[str, str]:
-    """The final verdict and the tier that decided it.
+def merge_llm_verdict(rule: RuleJudgement | Verdict, llm_verdict: str) -> tuple[str, str]:
+    """The final verdict and the tier that decided it (`rule` may also be a rule-tier Verdict row).
 
     An undecidable rule row takes the LLM's verdict (tier 'llm', even when the LLM could not decide either). A
     decided rule row keeps its verdict (tier 'rule'): the LLM only audits it, and a disagreement is counted

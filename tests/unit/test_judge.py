@@ -253,3 +253,12 @@ def test_judge_metrics_count_verdicts_tiers_and_disagreements():
     assert (metrics["judge/correct"], metrics["judge/incorrect"], metrics["judge/undecidable"]) == (2, 1, 1)
     assert (metrics["judge/tier_rule"], metrics["judge/tier_none"], metrics["judge/tier_llm"]) == (3, 1, 0)
     assert metrics["judge/audit_disagreements"] == 1
+
+
+def test_routing_accepts_rule_tier_verdict_rows():
+    """The Ray judge stage routes Verdict rows (not RuleJudgements) through the same functions."""
+    undecided = judge_verdict_row(dataclasses.replace(SAMPLE, response="?"), "72", None)
+    decided = judge_verdict_row(SAMPLE, "72", None)
+    assert needs_llm(undecided, "gsm8k-7:2", 0.0) and not needs_llm(decided, "gsm8k-7:2", 0.0)
+    assert merge_llm_verdict(undecided, INCORRECT) == (INCORRECT, "llm")
+    assert merge_llm_verdict(decided, INCORRECT) == (CORRECT, "rule") and audit_disagrees(decided, INCORRECT)
