@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orca_ray.agents import prompts
-from orca_ray.agents.clients import scripted_client
+from orca_ray.agents.clients import ClientFactory, scripted_client
 from orca_ray.config import load_config
 from orca_ray.core.prompts import TEACHER_SYSTEM
 from orca_ray.distributed.resources import synthesis_stage_plan
@@ -81,20 +81,13 @@ class ScriptedFactory:
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    import ray
+def ray_session(ray_local):
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
-    yield
-    if started:
-        ray.shutdown()
 
 
-def config_for(tmp_path: Path, **synthesis):
+def config_for(tmp_path: Path, extra: tuple[str, ...] = (), **synthesis):
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text("".join(json.dumps({"id": f"s{i}", "question": seed_question(i), "answer": 10 + 2 * i}) + "\n"
                              for i in range(SEEDS)))  # fmt: skip
@@ -110,7 +103,7 @@ def config_for(tmp_path: Path, **synthesis):
         "synthesis.max_solution_chars=1000",
         "resources.dashboard=false",
     ]
-    overrides += [f"synthesis.{k}={v}" for k, v in synthesis.items()]
+    overrides += [f"synthesis.{k}={v}" for k, v in synthesis.items()] + list(extra)
     return load_config(None, overrides)  # fmt: skip
 
 
@@ -193,3 +186,15 @@ def test_concurrency_plan_bounds_conversations_in_flight():
     workers = plan["options"]["compute"].min_size
     assert workers == 4 and workers * plan["conversations_per_worker"] <= 100
     assert synthesis_stage_plan(config, pending_shards=1)["options"]["compute"].min_size == 1
+
+
+def test_agents_run_on_a_vllm_engine_actor_through_our_client(ray_session, tiny_session, tmp_path):
+    """No scripted model: the agents and the answers go through our engine-backed client to a vLLM engine actor
+    (the tiny random Llama of the shared test session). Its replies are noise, so nothing is expected to survive
+    the filters; every conversation must complete through the engine (no errors) and be counted."""
+    config = config_for(tmp_path, ("teacher.max_tokens=12",), seeds=2, agent_max_tokens=12, answers_per_problem=2)
+    factory = ClientFactory("engine", engines=tuple(tiny_session.student.handles), context_tokens=512)
+    summary = run_synthesis(config, tmp_path / "out", client_factory=factory, progress=False)
+    assert summary.errors == {}
+    assert summary.counts.to_dict()["seeds"] == {"ask_me_anything": 2, "suggester_editor": 2}
+    assert summary.shards_run == 1 and shard_paths(tmp_path / "out", 0)[0].is_file()
