@@ -166,34 +166,30 @@ class JudgeStage:
             "use_math_verify": self.judge_config["use_math_verify"],
             "max_chars": self.judge_config["max_response_chars"],
         }
-        verdicts = [
-            judge.judge_verdict_row(s, by_id[s.problem_id].answer, by_id[s.problem_id].solution, **kw) for s in samples
-        ]
+
+        def row(sample: Sample, llm_verdict: str | None = None) -> Verdict:
+            problem = by_id[sample.problem_id]
+            return judge.judge_verdict_row(sample, problem.answer, problem.solution, llm_verdict=llm_verdict, **kw)
+
+        verdicts = [row(s) for s in samples]
         if self.teacher is None or not self.judge_config["llm_tier"]:
             return verdicts
-        return self._llm_tier(by_id, verdicts)
-
-    def _llm_tier(self, by_id: dict[str, Problem], verdicts: list[Verdict]) -> list[Verdict]:
-        from orca_ray.core import judge
-
+        # The LLM tier: rows the rules left undecidable, and the audit share, when a reference solution exists.
         audit = self.judge_config["audit_share"]
         routed = [
             i
             for i, v in enumerate(verdicts)
             if by_id[v.problem_id].solution and judge.needs_llm(v, f"{v.problem_id}:{v.sample_index}", audit)
         ]
-        if not routed:
-            return verdicts
-        conversations = [
-            judge.grading_messages(verdicts[i].question, by_id[verdicts[i].problem_id].solution, verdicts[i].response)
-            for i in routed
-        ]
-        replies = self.teacher.chat(conversations, self.teacher_sampling)
-        out = list(verdicts)
-        for i, (reply, *_) in zip(routed, replies, strict=True):
-            final, tier = judge.merge_llm_verdict(verdicts[i], judge.parse_grading_reply(reply))
-            out[i] = dataclasses.replace(verdicts[i], verdict=final, judge_tier=tier)
-        return out
+        if routed:
+            conversations = [
+                judge.grading_messages(samples[i].question, by_id[samples[i].problem_id].solution, samples[i].response)
+                for i in routed
+            ]
+            replies = self.teacher.chat(conversations, self.teacher_sampling)
+            for i, (reply, *_) in zip(routed, replies, strict=True):
+                verdicts[i] = row(samples[i], judge.parse_grading_reply(reply))
+        return verdicts
 
     def __call__(self, batch: dict):
         from orca_ray.core import preferences
