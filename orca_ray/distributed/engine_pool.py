@@ -37,8 +37,9 @@ class EnginePool:
             )
             bundles = engine_placement_bundles(resources)
             if bundles:
-                # Tensor parallel: vLLM's Ray executor places one worker per GPU bundle of the group it runs in.
-                group = placement_group(bundles, strategy="PACK")
+                # Tensor parallel: vLLM's Ray executor places one worker per GPU bundle of the group it runs in;
+                # STRICT_PACK, because the autoscaler may split a PACK group over several 1-GPU nodes.
+                group = placement_group(bundles, strategy="STRICT_PACK")  # one node: TP needs fast links
                 ray.get(group.ready(), timeout=timeout_s)
                 pool.placement_groups.append(group)
                 options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
