@@ -20,6 +20,7 @@ from autogen_core.models import ChatCompletionClient, SystemMessage, UserMessage
 
 from orca_ray.agents import prompts
 from orca_ray.config import SynthesisConfig
+from orca_ray.core.answers import extract_final_answer
 from orca_ray.core.prompts import teacher_messages
 from orca_ray.core.synthesis_filters import Consensus, YieldCounts, consensus, with_final_line, within_length
 from orca_ray.schemas import Lineage, Problem
@@ -114,6 +115,7 @@ class SeedResult:
     counts: YieldCounts = field(default_factory=YieldCounts)
     errors: dict[str, int] = field(default_factory=dict)
     first_error: str | None = None
+    trace: list[dict] = field(default_factory=list)  # every conversation and every judged problem, for reading
 
 
 @dataclass(frozen=True)
@@ -148,27 +150,40 @@ async def judge_candidate(
     lineage: Lineage,
     counts: YieldCounts,
     use_math_verify: bool = True,
+    trace: list[dict] | None = None,
 ) -> Problem | None:
     """Solve a candidate k times, apply self-consistency (or the symbolic check) and the length limit: the row
-    when it survives, else None. Every stage it passes is counted in `counts`."""
+    when it survives, else None. Every stage it passes is counted in `counts`; `trace` gets what was decided."""
     agent = candidate.agent
     solutions = await solve(candidate.question, answer_client, synthesis.answers_per_problem)
     decision = _judge(candidate, solutions, synthesis, use_math_verify)
+    verdict, row = _decide(seed, candidate, solutions, decision, synthesis, lineage, counts)
+    if trace is not None:
+        answers = [extract_final_answer(s) for s in solutions]
+        trace.append({"kind": "judged", "seed": seed.id, "agent": agent, "question": candidate.question,
+                      "answers": answers, "verdict": verdict, "lengths": [len(s) for s in solutions]})  # fmt: skip
+    return row
+
+
+def _decide(seed, candidate, solutions, decision, synthesis, lineage, counts) -> tuple[str, Problem | None]:
+    agent = candidate.agent
     if decision.answered or decision.verified:
         counts.add("answered", agent)
+    else:
+        return "no readable answer", None
     if decision.answer is None:
-        return None
+        return "answers disagree", None
     counts.add("consistent", agent)
     if decision.solution_index is not None:
         solution = with_final_line(solutions[decision.solution_index], decision.answer)
     elif candidate.reference_solution:
         solution = with_final_line(candidate.reference_solution, decision.answer)
     else:
-        return None
+        return "no solution reaches the exact answer", None
     if not within_length(solution, synthesis.max_solution_chars):
-        return None
+        return "solution too long", None
     counts.add("within_length", agent)
-    return Problem(
+    return "kept", Problem(
         id=f"{seed.id}~{agent}-{candidate.index}",
         question=candidate.question,
         answer=decision.answer,
@@ -187,6 +202,7 @@ def _record_error(result: SeedResult, agent: str, seed: Problem, err: Exception)
     log.warning("seed %s, %s: conversation failed: %s", seed.id, agent, message)
     result.errors[agent] = result.errors.get(agent, 0) + 1
     result.first_error = result.first_error or f"seed {seed.id}, {agent}: {message}"
+    result.trace.append({"kind": "error", "seed": seed.id, "agent": agent, "error": message})
 
 
 async def _bounded(limit: asyncio.Semaphore | None, work):
@@ -230,12 +246,17 @@ async def synthesize_seed(
             raise outcome
         else:
             candidates += [Candidate(agent, i, q) for i, q in enumerate(outcome.problems)]
+            turns = [[t.source, t.content] for t in outcome.transcript]
+            result.trace.append({"kind": "conversation", "seed": seed.id, "agent": agent, "turns": turns,
+                                 "problems": outcome.problems})  # fmt: skip
     for candidate in candidates:
         result.counts.add("generated", candidate.agent)
 
     async def judge(candidate: Candidate) -> Problem | None:
         try:
-            work = judge_candidate(seed, candidate, answer_client, synthesis, lineage, result.counts, use_math_verify)
+            work = judge_candidate(
+                seed, candidate, answer_client, synthesis, lineage, result.counts, use_math_verify, result.trace
+            )
             return await _bounded(limit, work)
         except Exception as err:  # noqa: BLE001 - one failed answer does not sink the seed
             _record_error(result, candidate.agent, seed, err)

@@ -58,10 +58,11 @@ def suggester_editor_task(question: str) -> str:
 
 _MIN_PROBLEM_CHARS = 20
 _MAX_PROBLEM_CHARS = 1500
-_ASKS = re.compile(r"\?|\b(how|what|find|calculate|compute|determine)\b", re.IGNORECASE)
-# "Problem 2:", "**Problem 2**:", "Question 2.", "2." or "2)" at the start of a line
+# A question mark, or a sentence that starts by asking ("Find the total.", not "you need to find")
+_ASKS = re.compile(r"\?|(?:^|[.!:]\s+)(?:how|what|find|calculate|compute|determine)\b", re.IGNORECASE)
+# "Problem 2:", "**Problem 2**:", "Question 2.", "Problem:", "2." or "2)" at the start of a line
 _NUMBERED = re.compile(
-    r"^\s*(?:[*#]*\s*(?:new\s+)?(?:problem|question)\s*)?\d{1,2}\s*[*]*\s*[:.)][*]*(?=\s)", re.I | re.M
+    r"^\s*[*#]*\s*(?:(?:new\s+)?(?:problem|question)\s*\d{0,2}|\d{1,2})\s*[*]*\s*[:.)][*]*(?=\s)", re.I | re.M
 )
 _LABEL_PATTERN = r"^\s*[*#]*\s*(?:new\s+|harder\s+|rewritten\s+)?(?:problem|question)\s*[*]*\s*:\s*[*]*"
 _LABEL = re.compile(_LABEL_PATTERN, re.I)  # at the start of a text
@@ -71,11 +72,14 @@ _TRAILER = re.compile(r"\n\s*(?:[*#]*\s*)?(?:solution|answer|explanation|note|su
 
 
 def looks_like_problem(text: str) -> bool:
-    """A plausible word problem: not too short or long, with a number in it, and something asked.
+    """A plausible word problem: not too short or long, with a number in it, and something asked (a question
+    mark, or a sentence that starts with how, what, find, calculate, compute or determine).
 
     >>> looks_like_problem("Sam has 4 pens. How many pens do 3 Sams have?")
     True
     >>> looks_like_problem("Sure! Here are the problems.")
+    False
+    >>> looks_like_problem("To solve it, you need to find the difference, which is 12 - 1 = 11.")
     False
     """
     text = text.strip()

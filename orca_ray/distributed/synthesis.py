@@ -6,6 +6,7 @@ Layout of an output directory:
 
     shards/shard-00000.parquet   rows that passed self-consistency and the length limit (written last: marks done)
     shards/shard-00000.json      that shard's yield counts, errors, and the seeds and settings it was made from
+    shards/shard-00000.trace.jsonl  every conversation and every judged problem of the shard, to read
     problems.parquet             the kept problems (after near-duplicate removal and decontamination)
     summary.json                 the yield summary
 
@@ -131,6 +132,7 @@ class ShardResult:
     rows: list[Problem] = field(default_factory=list)
     counts: YieldCounts = field(default_factory=YieldCounts)
     errors: dict[str, int] = field(default_factory=dict)
+    trace: list[dict] = field(default_factory=list)
 
 
 async def synthesize_shard(
@@ -160,6 +162,7 @@ async def synthesize_shard(
         shard.counts = shard.counts.merge(result.counts)
         for agent, n in result.errors.items():
             shard.errors[agent] = shard.errors.get(agent, 0) + n
+        shard.trace += result.trace
     attempted = sum(shard.counts.get("seeds", a) for a in shard.counts.agents())
     if attempted and sum(shard.errors.values()) >= attempted and not shard.counts.total("generated"):
         first = next((r.first_error for r in results if r.first_error), "")
@@ -213,9 +216,12 @@ class SynthesisWorker:
 def write_shard(
     out_dir: Path, index: int, result: ShardResult, seeds: list[Problem], fingerprint: str, settings: dict
 ) -> None:
-    """The counts first, then the rows: the Parquet file appears last, atomically, and marks the shard done."""
+    """The trace and the counts first, then the rows: the Parquet file appears last, atomically, and marks the
+    shard done."""
     parquet, sidecar = shard_paths(out_dir, index)
     sidecar.parent.mkdir(parents=True, exist_ok=True)
+    trace = sidecar.with_suffix(".trace.jsonl")
+    trace.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in result.trace))
     record = {
         "shard": index,
         "fingerprint": fingerprint,
@@ -308,6 +314,7 @@ def _run_pending(config, out_dir, shards, pending, settings, client_factory, on_
         if client_factory is None:
             client_factory, pool = start_clients(config)
         plan = synthesis_stage_plan(config, len(pending))
+        context.enable_progress_bars = False  # one bar, ours, counting shards (a dataset copies the context)
         items = [
             {
                 "shard": i,
@@ -329,7 +336,6 @@ def _run_pending(config, out_dir, shards, pending, settings, client_factory, on_
             ),
             **plan["options"],
         )
-        context.enable_progress_bars = False  # one bar, ours, counting shards
         rows = 0
         with tqdm(total=len(pending), desc="synthesis", unit="shard", disable=not progress) as bar:
             for done in dataset.iter_rows():

@@ -166,6 +166,15 @@ def test_one_seed_end_to_end_keeps_consistent_short_problems_with_lineage():
     assert (se.run_id, se.seed) == ("run-1", 5)
     teacher_calls = [c for c in client.model.calls if role(c) == "teacher"]
     assert len(teacher_calls) == 3 * 4  # k solutions of each of the 4 new problems
+    conversations = [t for t in result.trace if t["kind"] == "conversation"]
+    assert sorted(t["agent"] for t in conversations) == ["ask_me_anything", "suggester_editor"]
+    verdicts = sorted((t["agent"], t["verdict"]) for t in result.trace if t["kind"] == "judged")
+    assert verdicts == [
+        ("ask_me_anything", "answers disagree"),
+        ("ask_me_anything", "kept"),
+        ("ask_me_anything", "solution too long"),
+        ("suggester_editor", "kept"),
+    ]
 
 
 def test_a_failed_conversation_is_counted_and_the_other_flow_still_yields():

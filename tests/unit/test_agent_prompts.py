@@ -61,6 +61,18 @@ def test_numbered_problems_in_the_formats_small_models_write(reply):
     ]
 
 
+def test_an_unnumbered_label_starts_an_item_too():
+    reply = (
+        "Problem: Tom had some apples, ate 3 and has 13 left. How many did he have?\n\n"
+        "Problem 2: Tom had 16 apples and has 13 left. How many did he eat?\n\n"
+        "Problem 3: She earned 50 + 20 = 70 minutes."  # an answer, not a problem
+    )
+    assert parse_numbered_problems(reply) == [
+        "Tom had some apples, ate 3 and has 13 left. How many did he have?",
+        "Tom had 16 apples and has 13 left. How many did he eat?",
+    ]
+
+
 def test_numbered_parsing_limits_dedupes_and_drops_junk():
     reply = (
         "1. Tom had 16 apples and has 13 left. How many did he eat?\n"
@@ -108,4 +120,7 @@ def test_problem_shape():
     assert not looks_like_problem("How many?")  # too short
     assert not looks_like_problem("Tom has apples and eats some. How many are left?")  # no number
     assert not looks_like_problem("Tom has 16 apples and eats 3 of them.")  # nothing asked
+    assert looks_like_problem("Tom has 16 apples and eats 3 of them. Find the number left.")
+    # a small model's solution narrative: 'find' is not what the sentence asks
+    assert not looks_like_problem("To solve it, you need to find the difference of 12 and 1, which is 11.")
     assert not looks_like_problem("Tom has 3 apples. How many? " * 100)  # too long
