@@ -162,6 +162,12 @@ class SynthesisConfig(Section):
     answer_temperature: float = Field(
         0.7, gt=0, description="Temperature of the teacher's solutions (above 0, so that they can disagree)."
     )
+    symbolic_harder_rounds: int = Field(
+        1,
+        ge=0,
+        description="Seeds from the symbolic generator also get its exact 'make it harder' transform, applied this "
+        "many times: a problem with a known answer that the symbolic teacher verifies (0: off).",
+    )
 
 
 # ---------------------------------------------------------------- practice

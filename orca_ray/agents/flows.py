@@ -22,12 +22,20 @@ from orca_ray.agents import prompts
 from orca_ray.config import SynthesisConfig
 from orca_ray.core.answers import extract_final_answer
 from orca_ray.core.prompts import teacher_messages
-from orca_ray.core.synthesis_filters import Consensus, YieldCounts, consensus, with_final_line, within_length
+from orca_ray.core.synthesis_filters import (
+    Consensus,
+    YieldCounts,
+    consensus,
+    verify_with_reference,
+    with_final_line,
+    within_length,
+)
 from orca_ray.schemas import Lineage, Problem
 
 log = logging.getLogger(__name__)
 
 SOURCE_PREFIX = "synthesis:"
+SYMBOLIC_HARDER = "symbolic_harder"  # the symbolic teacher's exact 'make it harder', verified, not voted
 
 
 @dataclass(frozen=True)
@@ -130,10 +138,30 @@ class Candidate:
     reference_solution: str | None = None
 
 
+def symbolic_harder_candidates(seed: Problem, rounds: int) -> list[Candidate]:
+    """The seed made harder `rounds` times by the symbolic teacher, with its exact answer and solution; none for
+    a seed the symbolic generator did not write (make_harder rebuilds a problem from its id and family).
+
+    >>> from orca_ray.core.problems import generate_problems
+    >>> (c,) = symbolic_harder_candidates(generate_problems(1, seed=3)[0], rounds=2)
+    >>> c.agent, c.reference is not None
+    ('symbolic_harder', True)
+    """
+    from orca_ray.core.problems import make_harder
+
+    if rounds <= 0:
+        return []
+    problem = seed
+    try:
+        for round_seed in range(1, rounds + 1):
+            problem = make_harder(problem, seed=round_seed)
+    except ValueError:  # not a symbolic problem, or no harder step fits it
+        return []
+    return [Candidate(SYMBOLIC_HARDER, 0, problem.question, problem.answer, problem.solution)]
+
+
 def _judge(candidate: Candidate, solutions: list[str], synthesis: SynthesisConfig, use_math_verify: bool) -> Consensus:
     if candidate.reference is not None:
-        from orca_ray.core.synthesis_filters import verify_with_reference
-
         return verify_with_reference(
             solutions, candidate.reference, question=candidate.question, use_math_verify=use_math_verify
         )
@@ -151,11 +179,16 @@ async def judge_candidate(
     counts: YieldCounts,
     use_math_verify: bool = True,
     trace: list[dict] | None = None,
+    solve_verified: bool = True,
 ) -> Problem | None:
     """Solve a candidate k times, apply self-consistency (or the symbolic check) and the length limit: the row
-    when it survives, else None. Every stage it passes is counted in `counts`; `trace` gets what was decided."""
+    when it survives, else None. Every stage it passes is counted in `counts`; `trace` gets what was decided.
+
+    A candidate with an exact answer is solved only with `solve_verified` (an LLM teacher, whose solution that
+    reaches the answer is preferred); otherwise its own exact solution is used as it is."""
     agent = candidate.agent
-    solutions = await solve(candidate.question, answer_client, synthesis.answers_per_problem)
+    ask = candidate.reference is None or solve_verified
+    solutions = await solve(candidate.question, answer_client, synthesis.answers_per_problem) if ask else []
     decision = _judge(candidate, solutions, synthesis, use_math_verify)
     verdict, row = _decide(seed, candidate, solutions, decision, synthesis, lineage, counts)
     if trace is not None:
@@ -221,12 +254,14 @@ async def synthesize_seed(
     *,
     use_math_verify: bool = True,
     limit: asyncio.Semaphore | None = None,
-    extra_candidates: list[Candidate] | None = None,
+    solve_verified: bool = True,
 ) -> SeedResult:
     """Both agent flows on one seed, then the teacher's k solutions and the filters on every new problem.
 
-    `limit` bounds the conversations in flight across seeds (an agent conversation, or one problem's k
-    solutions, holds one slot). A failed conversation is counted in `errors` and does not stop the others."""
+    Seeds from the symbolic generator also get `symbolic_harder_candidates` (see judge_candidate for
+    `solve_verified`). `limit` bounds the conversations in flight across seeds (an agent conversation, or one
+    problem's k solutions, holds one slot). A failed conversation is counted in `errors` and does not stop the
+    others."""
     result = SeedResult()
     flows = {}
     if synthesis.ask_me_anything_per_seed > 0:
@@ -235,7 +270,7 @@ async def synthesize_seed(
     if synthesis.suggester_editor_rounds > 0:
         rounds = synthesis.suggester_editor_rounds
         flows[prompts.SUGGESTER_EDITOR] = suggester_editor(seed.question, agent_client, rounds)
-    candidates = list(extra_candidates or [])
+    candidates = symbolic_harder_candidates(seed, synthesis.symbolic_harder_rounds)
     for agent in dict.fromkeys([*flows, *(c.agent for c in candidates)]):
         result.counts.add("seeds", agent)
     outcomes = await asyncio.gather(*(_bounded(limit, flow) for flow in flows.values()), return_exceptions=True)
@@ -255,7 +290,15 @@ async def synthesize_seed(
     async def judge(candidate: Candidate) -> Problem | None:
         try:
             work = judge_candidate(
-                seed, candidate, answer_client, synthesis, lineage, result.counts, use_math_verify, result.trace
+                seed,
+                candidate,
+                answer_client,
+                synthesis,
+                lineage,
+                result.counts,
+                use_math_verify,
+                result.trace,
+                solve_verified,
             )
             return await _bounded(limit, work)
         except Exception as err:  # noqa: BLE001 - one failed answer does not sink the seed

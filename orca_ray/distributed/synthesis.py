@@ -147,10 +147,11 @@ async def synthesize_shard(
     agent_client = client_factory(temperature=synthesis.agent_temperature, max_tokens=synthesis.agent_max_tokens)
     answer_client = client_factory(temperature=synthesis.answer_temperature, max_tokens=config.teacher.max_tokens)
     limit = asyncio.Semaphore(conversations)
+    solve_verified = config.teacher.backend != "symbolic"  # the symbolic teacher's own solutions are exact
     try:
         results = await asyncio.gather(*(
-            synthesize_seed(seed, agent_client, answer_client, synthesis, lineage,
-                            use_math_verify=config.judge.use_math_verify, limit=limit)
+            synthesize_seed(seed, agent_client, answer_client, synthesis, lineage, limit=limit,
+                            use_math_verify=config.judge.use_math_verify, solve_verified=solve_verified)
             for seed in seeds
         ))  # fmt: skip
     finally:

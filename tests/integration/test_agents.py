@@ -201,6 +201,34 @@ def test_a_known_exact_answer_is_verified_instead_of_voted():
     row = run(flows.judge_candidate(SEED, candidate, client, synthesis, LINEAGE, counts))
     assert (row.answer, row.solution) == ("6", "2 x 3 = 6.\nThe answer is 6.")
     assert counts.get("consistent", "symbolic") == 1
+    assert len(client.model.calls) == 2
+    # An LLM teacher's solution that reaches the exact answer is preferred to the symbolic one.
+    client = scripted_client(["I think 7.\nThe answer is 7.", "Two bags of three: 6.\nThe answer is 6."])
+    row = run(flows.judge_candidate(SEED, candidate, client, synthesis, LINEAGE, counts))
+    assert row.solution == "Two bags of three: 6.\nThe answer is 6."
+    # Without an LLM teacher (symbolic backend) the model is not asked at all.
+    client = scripted_client([])
+    row = run(flows.judge_candidate(SEED, candidate, client, synthesis, LINEAGE, counts, solve_verified=False))
+    assert (row.answer, row.solution, client.model.calls) == ("6", "2 x 3 = 6.\nThe answer is 6.", [])
+
+
+def test_symbolic_seeds_also_get_the_exact_harder_problem():
+    from orca_ray.core.problems import generate_problems, make_harder
+
+    seed = generate_problems(1, seed=4, max_steps=2)[0]
+    synthesis = SynthesisConfig(ask_me_anything_per_seed=0, suggester_editor_rounds=0, symbolic_harder_rounds=2)
+    client = scripted_client([])
+    result = run(flows.synthesize_seed(seed, client, client, synthesis, LINEAGE, solve_verified=False))
+    expected = make_harder(make_harder(seed, seed=1), seed=2)
+    (row,) = result.rows
+    assert (row.question, row.answer, row.solution) == (expected.question, expected.answer, expected.solution)
+    assert (row.family, row.source) == ("symbolic_harder", "synthesis:symbolic_harder")
+    assert row.question != seed.question
+    assert result.counts.get("kept", "symbolic_harder") == 0  # the last two stages are counted over all shards
+    assert result.counts.get("within_length", "symbolic_harder") == 1
+    # A seed the generator did not write (GSM8K, agents' output) has no exact transform.
+    assert flows.symbolic_harder_candidates(SEED, rounds=1) == []
+    assert flows.symbolic_harder_candidates(seed, rounds=0) == []
 
 
 # ---------------------------------------------------------------- the clients
