@@ -10,7 +10,7 @@ from random import Random
 from orca_ray.core.problems.draft import Draft, NoBuild, Target, check_clean, pick_plan
 from orca_ray.core.problems.move_table import COUNT_HELD, COUNT_PLAIN, MONEY_HELD
 from orca_ray.core.problems.moves import extend
-from orca_ray.core.problems.wording import frac, join_list, money, num, people
+from orca_ray.core.problems.wording import chance, frac, join_list, money, num, people
 
 # items, then ways of taking a part: (sentence with {f} and {them}, short description for the solution)
 FRACTION_STORIES = (
@@ -104,7 +104,7 @@ def _fraction_of_whole(rng: Random, steps: int) -> Draft:
 
 
 def fractions(rng: Random, steps: int) -> Draft:
-    if steps <= 3 and rng.random() < 0.35:
+    if steps <= 3 and chance(rng, 35):
         return _fraction_of_whole(rng, steps)
     return _fraction_left(rng, steps)
 
@@ -194,11 +194,11 @@ TRANSFER_ITEMS = ("marbles", "stickers", "baseball cards", "stamps", "seashells"
 
 def transfers(rng: Random, steps: int) -> Draft:
     """Things (or dollars) passing between people; the solution follows only the people the question asks about."""
-    use_money = rng.random() < 0.3
+    use_money = chance(rng, 30)
     items = "dollars" if use_money else rng.choice(TRANSFER_ITEMS)
     a, b, c = people(rng, 3)
     have = {p.name: Fraction(rng.randint(12, 60)) for p in (a, b, c)}
-    together = steps >= 3 and rng.random() < 0.4
+    together = steps >= 3 and chance(rng, 40)
     tracked = {a.name, b.name} if together else {a.name}
     intro = [
         f"{p.name} has {'$' + money(have[p.name]) if use_money else num(have[p.name])}"
@@ -420,7 +420,7 @@ def ages(rng: Random, steps: int) -> Draft:
         )
         op = {"older": f"+ {k}", "younger": f"- {k}", "times": f"x {k}", "half": "/ 2"}[kind]
         lines.append(f"{person.name} is {num(old)} {op} = {num(new)} years old.")
-    if rng.random() < 0.3:  # the reader must find the starting fact
+    if chance(rng, 30):  # the reader must find the starting fact
         facts = facts[1:] + facts[:1]
     last = group[-1]
     if ask_kind == "future":

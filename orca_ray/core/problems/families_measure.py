@@ -9,7 +9,7 @@ from random import Random
 from orca_ray.core.problems.draft import Draft, NoBuild, Target, check_clean, pick_plan
 from orca_ray.core.problems.move_table import COUNT_MADE, DISTANCE, TEMP, TIME_SPENT
 from orca_ray.core.problems.moves import extend
-from orca_ray.core.problems.wording import cap, dollars, frac, has_decimals, join_list, money, num, people
+from orca_ray.core.problems.wording import cap, chance, dollars, frac, has_decimals, join_list, money, num, people
 
 MACHINES = (  # subject, unit, per, verb (3rd person), past participle
     ("A printer", "pages", "minute", "prints", "printed"),
@@ -114,8 +114,8 @@ def _shared_job(rng: Random, steps: int) -> Draft:
 
 
 def rates(rng: Random, steps: int) -> Draft:
-    if steps >= 2 and rng.random() < 0.35:
-        return (_together if rng.random() < 0.5 else _shared_job)(rng, steps)
+    if steps >= 2 and chance(rng, 35):
+        return (_together if chance(rng, 50) else _shared_job)(rng, steps)
     return _segments(rng, steps)
 
 
@@ -148,7 +148,7 @@ def schedules(rng: Random, steps: int) -> Draft:
     repeated = set(rng.sample(range(m), mults))
     minutes, said, lines = [], [], []
     for index, act in enumerate(acts):
-        if index in repeated and rng.random() < 0.4:
+        if index in repeated and chance(rng, 40):
             h = rng.randint(1, 3)
             said.append(f"{h} {'hour' if h == 1 else 'hours'} on {act}")
             lines.append(
@@ -173,7 +173,7 @@ def schedules(rng: Random, steps: int) -> Draft:
     if m >= 2:
         lines.append(f"In all that is {' + '.join(map(str, minutes))} = {total} minutes.")
     value, phrase, moves = Fraction(total), f"the time {owner.name} spends", TIME_SPENT
-    ask = f"How many minutes does {owner.name} spend on these activities?"
+    ask = f"How many minutes does {owner.name} spend on {'these activities' if m > 1 else acts[0]}?"
     if window:
         free_hours = total // 60 + rng.randint(1, 4)
         body.append(f"{owner.He} has {free_hours} hours before dinner.")
@@ -221,8 +221,9 @@ def units(rng: Random, steps: int) -> Draft:
             amount = Fraction(rng.randint(1, 12), rng.choice((1, 1, 2, 4)))
             if (amount * factor).denominator != 1:
                 amount = Fraction(rng.randint(1, 12))
-            said.append(f"{num(amount)} {big_unit}")
-            lines.append(f"{num(amount)} {big_unit} is {num(amount)} x {factor} = {num(amount * factor)} {small_unit}.")
+            big_name = SINGULAR[big_unit] if amount == 1 else big_unit
+            said.append(f"{num(amount)} {big_name}")
+            lines.append(f"{num(amount)} {big_name} is {num(amount)} x {factor} = {num(amount * factor)} {small_unit}.")
             small.append(amount * factor)
         else:
             amount = Fraction(size * rng.randint(1, 20))
@@ -259,6 +260,14 @@ def units(rng: Random, steps: int) -> Draft:
     return extend(Draft(tuple(body), ask, tuple(lines), target), extra, rng)
 
 
+SINGULAR = {"meters": "meter", "liters": "liter", "kilograms": "kilogram", "yards": "yard", "feet": "foot"}
+SQUARES = (
+    ("lawn", "grass seed"),
+    ("field", "grass seed"),
+    ("patio", "paving"),
+    ("playground", "rubber matting"),
+    ("garden", "mulch"),
+)
 PLOTS = (
     ("garden", "fencing", "meter"),
     ("yard", "fencing", "meter"),
@@ -306,7 +315,7 @@ def geometry(rng: Random, steps: int) -> Draft:
             (("material", material), ("unit_one", per)),
         )
     elif shape == "square":
-        plot, material, per = rng.choice(PLOTS)
+        plot, material = rng.choice(SQUARES)
         side = rng.randint(3, 40)
         body = [f"A square {plot} has a perimeter of {4 * side} meters."]
         lines = [
@@ -321,7 +330,7 @@ def geometry(rng: Random, steps: int) -> Draft:
             f"the area of the {plot}",
             owner,
             ("cost_per",),
-            (("material", "grass seed"), ("unit_one", "square meter")),
+            (("material", material), ("unit_one", "square meter")),
         )
     else:
         material, room, obstacle = rng.choice(FLOORS)
@@ -461,16 +470,16 @@ def _signed(value: int) -> str:
 def temperature(rng: Random, steps: int) -> Draft:
     city, temp = rng.choice(CITIES), rng.randint(-12, 20)
     body, lines = [f"At 6 AM the temperature in {city} is {temp} degrees."], []
-    budget, low, high = steps - (1 if steps >= 3 and rng.random() < 0.4 else 0), temp, temp
+    budget, low, high = steps - (1 if steps >= 3 and chance(rng, 40) else 0), temp, temp
     while len(lines) < budget:
-        if budget - len(lines) >= 2 and rng.random() < 0.5:
+        if budget - len(lines) >= 2 and chance(rng, 50):
             rate, hours = rng.randint(1, 4), rng.randint(2, 6)
-            up = rng.random() < 0.5
+            up = chance(rng, 50)
             body.append(f"It then {'rises' if up else 'falls'} {rate} degrees every hour for {hours} hours.")
             lines.append(f"In {hours} hours it {'rises' if up else 'falls'} {rate} x {hours} = {rate * hours} degrees.")
             change = rate * hours if up else -rate * hours
         else:
-            up = rng.random() < 0.5
+            up = chance(rng, 50)
             change = rng.randint(2, 12) * (1 if up else -1)
             body.append(f"{'Then' if lines else 'By noon'} it {'rises' if up else 'drops'} by {abs(change)} degrees.")
         lines.append(f"The temperature is {temp} {'+' if change > 0 else '-'} {abs(change)} = {temp + change} degrees.")

@@ -9,7 +9,7 @@ from random import Random
 from orca_ray.core.problems.draft import Draft, NoBuild, Target, check_clean, pick_plan
 from orca_ray.core.problems.move_table import COUNT_PLAIN, MONEY_COST, MONEY_HELD
 from orca_ray.core.problems.moves import extend
-from orca_ray.core.problems.wording import a_an, dollars, is_cents, join_list, money, num, people
+from orca_ray.core.problems.wording import a_an, chance, dollars, is_cents, join_list, money, num, people
 
 # singular, plural, lowest and highest price in quarters of a dollar
 SHOP_ITEMS = (
@@ -67,7 +67,7 @@ SALE_ITEMS = (
 def _price(rng: Random, low_q: int, high_q: int) -> Fraction:
     """Whole dollars most of the time; otherwise quarters."""
     whole = list(range(-(-low_q // 4), high_q // 4 + 1))
-    if whole and rng.random() < 0.6:
+    if whole and chance(rng, 60):
         return Fraction(rng.choice(whole))
     return Fraction(rng.randint(low_q, high_q), 4)
 
@@ -253,9 +253,9 @@ def _what_percent(rng: Random, steps: int) -> Draft:
 
 
 def percentages(rng: Random, steps: int) -> Draft:
-    if steps >= 3 or rng.random() < 0.4:
+    if steps >= 3 or chance(rng, 40):
         return _sale_chain(rng, steps)
-    return (_percent_of_group if rng.random() < 0.5 else _what_percent)(rng, steps)
+    return (_percent_of_group if chance(rng, 50) else _what_percent)(rng, steps)
 
 
 PRODUCTS = (

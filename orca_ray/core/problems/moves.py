@@ -20,7 +20,7 @@ from random import Random
 
 from orca_ray.core.problems.draft import Draft, NoBuild, Target, is_clean, show
 from orca_ray.core.problems.move_table import MOVES, Move
-from orca_ray.core.problems.wording import cap, dollars, has_decimals, num, people, plural
+from orca_ray.core.problems.wording import cap, chance, dollars, has_decimals, num, people, plural
 
 # unit -> (other unit, factor): value in the other unit = value x factor
 CONVERSIONS = {
@@ -84,7 +84,9 @@ def _candidates(pick: str, value: Fraction, kind: str, rng: Random) -> list[Frac
         ints = [value.denominator * m for m in range(2, 7)]
     elif pick == "part_of":  # a round part of the value: 'uses 500 milliliters of it', 'uses 0.25 kilograms'
         parts = {value * j / d for d in (10, 4, 2) for j in range(1, d)}
-        return sorted((p for p in parts if has_decimals(p)), key=lambda _: rng.random())
+        found = sorted(p for p in parts if has_decimals(p))
+        rng.shuffle(found)
+        return found
     elif pick == "pct_base":
         step = (value / 100).denominator
         ints = [step * m for m in range(1, 400 // step + 2) if step * m >= 10][:12] or [step]
@@ -98,14 +100,16 @@ def _money_candidates(pick: str, value: Fraction, rng: Random) -> list[Fraction]
     if pick == "less_money":
         top = min(int(value * 3), 320)  # in quarters: at most 3/4 of the value, and at most $80
         found = {Fraction(rng.randint(1, top), 4) for _ in range(6)} if top >= 1 else set()
-        return sorted(found, key=lambda _: rng.random())
+        ordered = sorted(found)
+        rng.shuffle(ordered)
+        return ordered
     if pick in ("more_money", "small_money"):
         top = 30 if pick == "more_money" else 5
         return [Fraction(rng.randint(4, top * 4), 4) for _ in range(4)]
     if pick == "price":
         # whole dollars first in half the cases: those keep any 2-decimal quantity in whole cents
         found = [Fraction(rng.randint(1, 12)) for _ in range(3)] + [Fraction(rng.randint(2, 40), 4) for _ in range(3)]
-        return found[3:] + found[:3] if rng.random() < 0.5 else found
+        return found[3:] + found[:3] if chance(rng, 50) else found
     if pick == "pct_money":
         return [Fraction(rng.randint(2, 40) * 10) for _ in range(6)]
     if pick == "convert":

@@ -165,3 +165,8 @@ def quarters(rng: Random, low: int, high: int) -> Fraction:
 def prices(rng: Random, low: int, high: int, cents: bool) -> Fraction:
     """A whole-dollar price, or (when `cents`) one in steps of 25 cents."""
     return quarters(rng, low, high) if cents else Fraction(rng.randint(low, high))
+
+
+def chance(rng: Random, percent: int) -> bool:
+    """True `percent` times in a hundred (integers only: the package keeps floats out of its arithmetic)."""
+    return rng.randrange(100) < percent
