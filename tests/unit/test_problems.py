@@ -235,6 +235,16 @@ def test_make_harder_keeps_lineage_and_accepts_prefixed_ids():
     assert again.id == "s1-sym-4-0-h5" and again.question == harder.question
 
 
+def test_make_harder_after_a_parquet_round_trip(tmp_path):
+    from orca_ray.schemas import read_rows, write_rows
+
+    batch = generate_problems(60, seed=12)
+    path = write_rows(tmp_path / "problems.parquet", batch, Problem)
+    loaded = read_rows(path, Problem)
+    assert loaded == batch
+    assert [make_harder(p, seed=3) for p in loaded] == [make_harder(p, seed=3) for p in batch]
+
+
 @pytest.mark.parametrize(
     "edit",
     [
