@@ -236,7 +236,7 @@ def transfers(rng: Random, steps: int) -> Draft:
             have[a.name],
             "money" if use_money else "count",
             items,
-            f"the {items} {a.name} has",
+            f"{a.his} money" if use_money else f"the {items} {a.name} has",
             a,
             MONEY_HELD if use_money else COUNT_HELD,
         )

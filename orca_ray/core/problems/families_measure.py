@@ -239,7 +239,7 @@ def units(rng: Random, steps: int) -> Draft:
         lines.append(f"In all that is {' + '.join(num(s) for s in small)} = {num(total)} {small_unit}.")
     ask = f"How many {small_unit} of {material} does {owner.name} have?"
     words = (("made", made),)
-    target = Target(total, "measure", small_unit, f"the {material}", owner, ("convert", "use_part"), words)
+    target = Target(total, "measure", small_unit, f"the amount of {material}", owner, ("convert", "use_part"), words)
     if portion:
         sizes_fit = [s for s in sizes if (total / s).denominator == 1]
         if not sizes_fit:

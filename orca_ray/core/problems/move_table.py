@@ -176,7 +176,7 @@ MOVES: dict[str, Move] = {
     )),
     # ---- time and distance
     "convert": Move("convert", "convert", "{phrase}", wordings=(
-        W("", "What is {phrase} in {to_unit}?", "{Phrase} is {calc} {to_unit}."),
+        W("", "What is {phrase}, in {to_unit}?", "{Phrase} is {calc} {to_unit}."),
     )),
     "repeat_time": Move("mul", "days", "the time over the {k} days", then=("convert", "extra_time"), wordings=(
         W("{Owner} does this every day for {k} days.",

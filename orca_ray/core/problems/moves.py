@@ -53,7 +53,7 @@ THINGS = (
     "a plant",
 )
 JOBS = ("walking dogs", "doing chores", "selling lemonade", "washing cars", "helping a neighbor", "babysitting")
-GETS = ("buys", "gets", "is given", "finds", "wins")
+GETS = ("buys", "gets", "receives", "finds", "wins")
 ACTIVITIES = ("reading", "stretching", "tidying up", "practicing piano", "on homework", "on a walk")
 
 
