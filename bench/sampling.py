@@ -41,10 +41,8 @@ def _config(args):
 
 
 def run_bare(args) -> dict:
-    from vllm import SamplingParams
-
     from orca_ray.core.prompts import student_messages
-    from orca_ray.distributed.engine import GenerationEngine
+    from orca_ray.distributed.engine import GenerationEngine, _sampling_params
     from orca_ray.distributed.resources import student_engine_spec
     from orca_ray.distributed.rounds import sampling_params
     from orca_ray.models import prepare_model
@@ -53,7 +51,7 @@ def run_bare(args) -> dict:
     engine = GenerationEngine(student_engine_spec(config, str(prepare_model(args.model))))
     conversations = [student_messages(p.question) for p in _problems(args.problems)]
     started = time.perf_counter()
-    outputs = engine.llm.chat(conversations, SamplingParams(**sampling_params(config)), use_tqdm=False)
+    outputs = engine.llm.chat(conversations, _sampling_params(sampling_params(config)), use_tqdm=False)
     seconds = time.perf_counter() - started
     tokens = sum(len(o.token_ids) for r in outputs for o in r.outputs)
     return {"tokens": tokens, "seconds": seconds, "samples": sum(len(r.outputs) for r in outputs)}

