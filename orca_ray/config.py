@@ -238,6 +238,11 @@ class PreferenceStageConfig(Section):
     )
     desirable_weight: float = Field(1.0, gt=0, description="KTO: weight of positive examples.")
     undesirable_weight: float = Field(1.0, gt=0, description="KTO: weight of negative examples.")
+    include_teacher_positive: bool = Field(
+        True,
+        description="Count the teacher's solution as a positive even where an attempt is right (where every "
+        "attempt is wrong it is always the only positive).",
+    )
 
 
 class TrainingConfig(Section):
@@ -252,6 +257,13 @@ class TrainingConfig(Section):
         0, ge=0, description="Save a resumable checkpoint every N optimizer steps (0: at the end only)."
     )
     seed: int = Field(0, description="Training seed.")
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = Field(
+        "cosine", description="Learning-rate schedule after warm-up."
+    )
+    logging_steps: int = Field(1, gt=0, description="Log loss, rewards, step time and tokens/s every N steps.")
+    keep_checkpoints: int = Field(
+        2, gt=0, description="Resumable checkpoints Ray Train keeps in <out>/ray-train (the newest ones)."
+    )
     sft: SFTStageConfig = Field(default_factory=SFTStageConfig, description="The SFT stage.")
     preference: PreferenceStageConfig = Field(
         default_factory=PreferenceStageConfig, description="The preference stage of each iteration."
@@ -286,12 +298,18 @@ class EngineResources(Section):
     gpus_per_actor: float = Field(0, ge=0, description="GPUs each actor holds (= tensor_parallel_size on GPU).")
     cpus_per_actor: float = Field(0.5, gt=0, description="Logical CPUs each actor holds.")
     tensor_parallel_size: int = Field(1, gt=0, description="GPUs one engine spans (tensor parallel).")
+    cpu_affinity: list[int] | None = Field(
+        None, description="CPU engines: pin the engine to these cores (benchmarks; None: let the OS schedule)."
+    )
 
 
 class TrainerResources(Section):
     workers: int = Field(1, gt=0, description="Ray Train workers (data parallel).")
     gpus_per_worker: float = Field(0, ge=0, description="GPUs per training worker.")
     cpus_per_worker: float = Field(0.5, gt=0, description="Logical CPUs per training worker.")
+    cpu_affinity: list[int] | None = Field(
+        None, description="CPU training: pin the workers to these cores (benchmarks; None: let the OS schedule)."
+    )
 
 
 class ResourcesConfig(Section):

@@ -38,6 +38,7 @@ class EngineSpec:
     seed: int = 0
     trust_remote_code: bool = False
     torch_threads: int | None = None
+    cpu_affinity: tuple[int, ...] | None = None
     setting: str = "student"  # the config section named in errors
 
     def engine_kwargs(self) -> dict:
@@ -124,6 +125,10 @@ def _sampling_params(sampling: dict):
 
 
 def _set_threads(spec: EngineSpec) -> None:
+    if spec.cpu_affinity:
+        # Set before vLLM starts its engine process, which inherits it; vLLM's own OpenMP binding follows it.
+        os.sched_setaffinity(0, set(spec.cpu_affinity))
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(str(c) for c in spec.cpu_affinity)
     if spec.torch_threads:
         import torch
 

@@ -74,6 +74,7 @@ def student_engine_spec(config: RunConfig, model_dir: str):
         seed=config.sampling.seed,
         trust_remote_code=student.trust_remote_code,
         torch_threads=res.torch_threads,
+        cpu_affinity=tuple(res.sampler.cpu_affinity) if res.sampler.cpu_affinity else None,
         setting="student",
     )
 
@@ -94,6 +95,7 @@ def teacher_engine_spec(config: RunConfig, model_dir: str):
         seed=config.seed,
         trust_remote_code=teacher.trust_remote_code,
         torch_threads=res.torch_threads,
+        cpu_affinity=tuple(res.teacher.cpu_affinity) if res.teacher.cpu_affinity else None,
         setting="teacher",
     )
 
