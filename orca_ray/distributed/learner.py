@@ -79,6 +79,8 @@ def learner_spec(
     section = "training.sft" if method == "sft" else "training.preference"
     scaling = resources.trainer_scaling(config.resources.trainer)
     workers = scaling["num_workers"]
+    if publish_dir and training.strategy == "fsdp":
+        raise ConfigError("async publishing (publish_dir) needs training.strategy: ddp (FSDP shards the weights)")
     if method == "kto" and stage.batch_size < 2:
         raise ConfigError(f"{section}.batch_size must be at least 2 for KTO (its KL term pairs rows within a batch)")
     if stage.max_steps:

@@ -433,12 +433,12 @@ def train_loop_per_worker(spec_fields: dict) -> None:
             "rank %d: model, data and %s trainer ready in %.1f s", rank, spec.method, time.perf_counter() - started
         )
         trainer.train(resume_from_checkpoint=resume_from)
-        _report_final(spec, trainer, tokenizer, metrics, reporter, publisher, workdir)
+        _report_final(spec, trainer, tokenizer, metrics, publisher, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _report_final(spec, trainer, tokenizer, metrics, reporter, publisher, workdir: Path) -> None:
+def _report_final(spec, trainer, tokenizer, metrics, publisher, workdir: Path) -> None:
     """Report the trained policy as the run's last checkpoint (every rank reports; rank 0 attaches the files)."""
     import ray.train
 
@@ -448,9 +448,13 @@ def _report_final(spec, trainer, tokenizer, metrics, reporter, publisher, workdi
         publisher.publish(trainer.model, state.global_step)  # the last steps are published too
     out = workdir / "final-report"
     checkpoint = None
-    if state.is_world_process_zero:
+    if spec.strategy == "fsdp":
+        # Unverified here: the weights are sharded, so every rank joins the gather and rank 0 writes them.
+        trainer.save_model(str(out / FINAL))
+    elif state.is_world_process_zero:
         model = trainer.accelerator.unwrap_model(trainer.model)
         save_policy(model, tokenizer, out / FINAL, spec.finetune)
+    if state.is_world_process_zero:
         extra = {"published": publisher.published if publisher else []}
         write_summary(out, state, metrics.history, extra)
         checkpoint = ray.train.Checkpoint.from_directory(str(out))

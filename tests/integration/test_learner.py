@@ -179,18 +179,15 @@ def test_kto_reports_kl_and_publishes_versions(ray_local, tiny_dir, tmp_path):
     assert (publish / "v0001" / "adapter_config.json").is_file()
 
 
-def test_saved_adapter_loads_in_vllm(sft_result, tiny_dir):
-    from orca_ray.distributed.engine import EngineSpec, GenerationEngine
+def test_saved_adapter_loads_in_vllm(sft_result, tiny_session):
+    """The samplers' path: the shared tiny engine actor (vLLM, LoRA on) loads the adapter by its directory."""
+    import ray
 
-    spec = EngineSpec(model_dir=tiny_dir, max_model_len=512, gpu_memory_utilization=0.05, max_lora_rank=8)
-    engine = GenerationEngine(spec)
+    engine = tiny_session.student.handles[0]
     conversations = [student_messages(q) for q in _questions(3, offset=200)]
     greedy = {"temperature": 0.0, "max_tokens": 8}
-    try:
-        base = [c[0].text for c in engine.chat(conversations, greedy)]
-        tuned = [c[0].text for c in engine.chat(conversations, greedy, adapter=sft_result.adapter_dir)]
-    finally:
-        engine.llm.llm_engine.engine_core.shutdown()  # now, not at interpreter exit after logging has closed
+    base = [c[0].text for c in ray.get(engine.chat.remote(conversations, greedy))]
+    tuned = [c[0].text for c in ray.get(engine.chat.remote(conversations, greedy, sft_result.adapter_dir))]
     assert not any(t.startswith("The answer is 7") for t in base), base
     assert all(t.startswith("The answer is 7") for t in tuned), tuned
 
@@ -207,3 +204,28 @@ def test_streaming_without_a_length_is_refused(toy_config, tiny_dir):
     with pytest.raises(ConfigError, match="training.preference.batch_size"):
         bad = load_config(TINY, ["training.preference.batch_size=1"])
         learner_spec(bad, "kto", base_model_dir=tiny_dir, init_adapter=None, streaming=False, rows=10)
+
+
+def test_cli_reads_training_rows_and_names_bad_lines(tmp_path):
+    from orca_ray.commands.train import read_training_rows
+    from orca_ray.errors import DataError
+    from orca_ray.schemas import Problem, write_rows
+
+    rows = [KTOExample(f"p{i}", student_prompt(q), "x", bool(i % 2)) for i, q in enumerate(_questions(5))]
+    write_rows(tmp_path / "kto" / "shard-00000.parquet", rows[:3], KTOExample)
+    write_rows(tmp_path / "kto" / "shard-00001.parquet", rows[3:], KTOExample)
+    read = read_training_rows(tmp_path / "kto", "kto")
+    assert [r["problem_id"] for r in read] == [r.problem_id for r in rows]
+    with pytest.raises(DataError, match=r"shard-00000.parquet:1: a dpo row needs column\(s\) \['chosen', 'rejected'\]"):
+        read_training_rows(tmp_path / "kto", "dpo")
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "q", "chosen": "a"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: a dpo row needs column\(s\) \['rejected'\]"):
+        read_training_rows(bad, "dpo")
+
+    problems = tmp_path / "problems.jsonl"
+    lines = [Problem(id="a", question="1+1?", answer="2", solution="1+1=2.\nThe answer is 2."), Problem("b", "2+2?")]
+    problems.write_text("".join(json.dumps(dataclasses.asdict(p)) + "\n" for p in lines))
+    sft = read_training_rows(problems, "sft")
+    assert [(r["prompt"], r["completion"]) for r in sft] == [(student_prompt("1+1?"), "1+1=2.\nThe answer is 2.")]
