@@ -119,6 +119,12 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
     n_shards = len(practice.plan_shards([p.id for p in problems], config.sampling.batch_size))
     done = _done_shards(out, n_shards)
     publish_dir = str(out / "published") if mode == "async" else None
+    if publish_dir and _latest_version(publish_dir) is None:
+        # Versions are global across the run: the learner's publications continue from the current policy's.
+        from orca_ray.adapters import write_latest
+
+        Path(publish_dir).mkdir(parents=True, exist_ok=True)
+        write_latest(publish_dir, version, adapter or "", step=0)
     source = stages.AdapterSource(adapter, version, publish_dir)
     train_dir, resume = out / "train", len(done) == n_shards
     if done and not resume and train_dir.exists():
