@@ -69,11 +69,14 @@ _LABEL = re.compile(_LABEL_PATTERN, re.I)  # at the start of a text
 _LABEL_LINE = re.compile(_LABEL_PATTERN, re.I | re.M)  # at the start of any line
 # Where a problem ends and something else (a solution, an answer, a note) begins
 _TRAILER = re.compile(r"\n\s*(?:[*#]*\s*)?(?:solution|answer|explanation|note|suggestions?)\b|\n\s*\n", re.I)
+_ENUMERATOR = re.compile(r"^\(?\d{1,2}[.)]\s+")  # '4. ' left over when a model numbers twice
+# A problem does not give away its answer: text that does is a solution, or a problem with one glued on
+_GIVES_ANSWER = re.compile(r"\banswer\s+(?:is|would\s+be|will\s+be)\b", re.I)
 
 
 def looks_like_problem(text: str) -> bool:
-    """A plausible word problem: not too short or long, with a number in it, and something asked (a question
-    mark, or a sentence that starts with how, what, find, calculate, compute or determine).
+    """A plausible word problem: not too short or long, with a number in it, something asked (a question mark,
+    or a sentence that starts with how, what, find, calculate, compute or determine), and no answer given away.
 
     >>> looks_like_problem("Sam has 4 pens. How many pens do 3 Sams have?")
     True
@@ -87,13 +90,14 @@ def looks_like_problem(text: str) -> bool:
         _MIN_PROBLEM_CHARS <= len(text) <= _MAX_PROBLEM_CHARS
         and any(c.isdigit() for c in text)
         and bool(_ASKS.search(text))
+        and not _GIVES_ANSWER.search(text)
     )
 
 
 def _clean(text: str) -> str:
     text = _LABEL.sub("", text.strip(), count=1)
     text = _TRAILER.split(text, maxsplit=1)[0]
-    return " ".join(text.replace("**", "").split())
+    return _ENUMERATOR.sub("", " ".join(text.replace("**", "").split()), count=1)
 
 
 def parse_numbered_problems(reply: str, limit: int | None = None) -> list[str]:

@@ -182,12 +182,7 @@ class SynthesisWorker:
         out_dir: str,
         conversations: int,
         settings: dict,
-        torch_threads: int | None = None,
     ):
-        if torch_threads:
-            import torch
-
-            torch.set_num_threads(torch_threads)  # Ray does not enforce fractional CPUs
         self.config = RunConfig.model_validate_json(config_json)
         self.client_factory = client_factory
         self.out_dir = Path(out_dir)
@@ -300,6 +295,13 @@ def _raise_failure(shard: int, failure: str) -> None:
     raise error_class(f"synthesis shard {shard}: {message}")
 
 
+def _rows(batches):
+    """Rows of each output batch as it arrives (no prefetching: a finished shard is reported at once)."""
+    for batch in batches:
+        columns = list(batch)
+        yield from (dict(zip(columns, values, strict=True)) for values in zip(*batch.values(), strict=True))
+
+
 def _run_pending(config, out_dir, shards, pending, settings, client_factory, on_shard_done, progress) -> None:
     import ray
     from tqdm import tqdm
@@ -333,13 +335,12 @@ def _run_pending(config, out_dir, shards, pending, settings, client_factory, on_
                 out_dir=str(out_dir),
                 conversations=plan["conversations_per_worker"],
                 settings=settings,
-                torch_threads=config.resources.torch_threads,
             ),
             **plan["options"],
         )
         rows = 0
         with tqdm(total=len(pending), desc="synthesis", unit="shard", disable=not progress) as bar:
-            for done in dataset.iter_rows():
+            for done in _rows(dataset.iter_batches(batch_size=None, prefetch_batches=0)):
                 if done["failure"]:
                     _raise_failure(int(done["shard"]), done["failure"])
                 rows += int(done["rows"])

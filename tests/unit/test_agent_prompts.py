@@ -65,11 +65,13 @@ def test_an_unnumbered_label_starts_an_item_too():
     reply = (
         "Problem: Tom had some apples, ate 3 and has 13 left. How many did he have?\n\n"
         "Problem 2: Tom had 16 apples and has 13 left. How many did he eat?\n\n"
-        "Problem 3: She earned 50 + 20 = 70 minutes."  # an answer, not a problem
+        "Problem 3: She earned 50 + 20 = 70 minutes.\n\n"  # an answer, not a problem
+        "Problem 4: 4. Ann has 3 cats and 2 dogs. How many pets does she have?"  # numbered twice
     )
     assert parse_numbered_problems(reply) == [
         "Tom had some apples, ate 3 and has 13 left. How many did he have?",
         "Tom had 16 apples and has 13 left. How many did he eat?",
+        "Ann has 3 cats and 2 dogs. How many pets does she have?",
     ]
 
 
@@ -121,6 +123,9 @@ def test_problem_shape():
     assert not looks_like_problem("Tom has apples and eats some. How many are left?")  # no number
     assert not looks_like_problem("Tom has 16 apples and eats 3 of them.")  # nothing asked
     assert looks_like_problem("Tom has 16 apples and eats 3 of them. Find the number left.")
+    # a problem that gives its answer away is a solution, or has one glued on
+    assert not looks_like_problem("What is the length of the leg? In this case, the answer is actually 1.67.")
+    assert not looks_like_problem("Hana saves $4 a day. How much in 30 days? The final answer is 120.")
     # a small model's solution narrative: 'find' is not what the sentence asks
     assert not looks_like_problem("To solve it, you need to find the difference of 12 and 1, which is 11.")
     assert not looks_like_problem("Tom has 3 apples. How many? " * 100)  # too long
