@@ -164,7 +164,6 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
         expected_rows=rows_hint,
         resume=resume,
         publish_dir=publish_dir,
-        publish_start_version=version,
     )
     counts = _collect_counts(out) | {"problems": len(problems), "train_steps": result.steps}
     published = _latest_version(publish_dir) if publish_dir else None
