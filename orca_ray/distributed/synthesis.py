@@ -61,15 +61,18 @@ def load_seeds(config: RunConfig, quarantine_dir: Path) -> list[Problem]:
         seeds += read_problems(source, on_bad_row=config.data.on_bad_row, quarantine_dir=quarantine_dir).problems
         if config.synthesis.seeds is not None and len(seeds) >= config.synthesis.seeds:
             break
-    seeds = seeds[: config.synthesis.seeds] if config.synthesis.seeds is not None else seeds
+    return select_seeds(config, seeds)
+
+
+def select_seeds(config: RunConfig, problems: list[Problem]) -> list[Problem]:
+    """At most synthesis.seeds of `problems`, in order, with unique ids (synthesized ids derive from them)."""
+    chosen = problems[: config.synthesis.seeds] if config.synthesis.seeds is not None else list(problems)
     seen: set[str] = set()
-    unique = []
-    for position, seed in enumerate(seeds):  # two sources may both have a 'p1'; synthesized ids derive from these
+    for position, seed in enumerate(chosen):  # two sources may both have a 'p1'
         if seed.id in seen:
-            seed = dataclasses.replace(seed, id=f"{seed.id}#{position}")
+            chosen[position] = seed = dataclasses.replace(seed, id=f"{seed.id}#{position}")
         seen.add(seed.id)
-        unique.append(seed)
-    return unique
+    return chosen
 
 
 def load_eval_questions(config: RunConfig, quarantine_dir: Path) -> list[str]:
@@ -386,20 +389,22 @@ def run_synthesis(
     config: RunConfig,
     out_dir: str | Path | None = None,
     *,
+    seeds: list[Problem] | None = None,
     client_factory: Callable | None = None,
     on_shard_done: Callable[[int], None] | None = None,
     progress: bool = True,
 ) -> SynthesisSummary:
-    """Synthesize from the config's seed problems into `out_dir` (default <output_dir>/<run_id or name>/synthesis),
-    skipping finished shards. Starts or joins Ray only when a shard is left to do; the caller shuts Ray down.
+    """Synthesize from seed problems into `out_dir` (default <output_dir>/<run_id or name>/synthesis), skipping
+    finished shards. Starts or joins Ray only when a shard is left to do; the caller shuts Ray down.
 
+    `seeds` replaces reading data.train (the loop passes its decontaminated training problems);
     `client_factory(temperature=, max_tokens=)` replaces the configured model clients (tests: scripted replies);
     `on_shard_done(index)` is called in the driver after each shard is written."""
     from orca_ray.errors import DataError
 
     started = time.perf_counter()
     out = Path(out_dir) if out_dir else default_output_dir(config)
-    seeds = load_seeds(config, out / "quarantine")
+    seeds = select_seeds(config, seeds) if seeds is not None else load_seeds(config, out / "quarantine")
     if not seeds:
         raise DataError("data.train gave no seed problems to synthesize from")
     size = config.synthesis.shard_size
@@ -419,3 +424,19 @@ def run_synthesis(
     tmp.write_text(json.dumps(summary.to_dict(), indent=1))
     tmp.replace(out / SUMMARY_FILE)
     return summary
+
+
+def step_synthesis(run, problems: list[Problem], client_factory: Callable | None = None) -> dict:
+    """The loop's synthesis step (`run`: its Run): the run's training problems are the seeds, and the training set
+    becomes those problems plus the kept synthesized ones, written to <run>/synthesis/train.parquet."""
+    config = run.config.model_copy(update={"run_id": run.run_id})  # rows carry the run's id
+    summary = run_synthesis(config, run.root / "synthesis", seeds=problems, client_factory=client_factory)
+    log.info("synthesis yield:\n%s", summary.table())
+    kept = read_rows(summary.problems_path, Problem)
+    train = write_rows(run.root / "synthesis" / "train.parquet", list(problems) + kept, Problem)
+    counts = {f"synthesis_{stage}": summary.counts.total(stage) for stage in STAGES}
+    return {
+        "problems": str(train),
+        "summary": str(Path(summary.out_dir) / SUMMARY_FILE),
+        "counts": counts | {"synthesis_seeds": summary.seeds, "problems": len(problems) + len(kept)},
+    }

@@ -198,3 +198,21 @@ def test_agents_run_on_a_vllm_engine_actor_through_our_client(ray_session, tiny_
     assert summary.errors == {}
     assert summary.counts.to_dict()["seeds"] == {"ask_me_anything": 2, "suggester_editor": 2}
     assert summary.shards_run == 1 and shard_paths(tmp_path / "out", 0)[0].is_file()
+
+
+def test_the_loops_step_trains_on_the_seeds_plus_the_kept_problems(ray_session, tmp_path):
+    from types import SimpleNamespace
+
+    from orca_ray.data.readers import read_problems
+    from orca_ray.distributed.synthesis import step_synthesis
+
+    config = config_for(tmp_path, seeds=3)
+    seeds = read_problems(config.data.train[0]).problems  # all 5: synthesis uses the first 3
+    run = SimpleNamespace(config=config, run_id="run-42", root=tmp_path / "run")
+    entry = step_synthesis(run, seeds, client_factory=ScriptedFactory())
+    train = read_rows(entry["problems"], Problem)
+    kept = read_rows(tmp_path / "run" / "synthesis" / PROBLEMS_FILE, Problem)
+    assert train[: len(seeds)] == seeds and train[len(seeds) :] == kept and kept
+    assert {r.run_id for r in kept} == {"run-42"}
+    assert entry["counts"]["synthesis_seeds"] == 3 and entry["counts"]["problems"] == len(train)
+    assert entry["counts"]["synthesis_kept"] == len(kept)
