@@ -2,7 +2,7 @@
 train_policy -> Ray Train TorchTrainer -> TRL. The data are symbolic problems with their solutions (SFT) and
 preference rows built from one right and one wrong attempt per problem (DPO, KTO).
 
-    python bench/training.py                      # SmolLM2-135M, LoRA r=16 all-linear, batch 4, max_length 256, 8 steps
+    python bench/training.py                      # SmolLM2-135M, LoRA r=16 all-linear, batch 4, max_length 256, 4 steps
     python bench/training.py --steps 4 --set training.lora.r=8
 
 Prints one line per method and, last, ratio=<KTO s/step over SFT s/step>. The mean leaves out the first step
@@ -53,7 +53,7 @@ def bench(method: str, rows, config, model_dir: str, out: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--methods", nargs="+", default=["sft", "dpo", "kto"])
