@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "jobs" / "configs" / "tiny.yaml"
 TARGET = "The answer is 7."
-SFT_STEPS = 30
+SFT_STEPS = 20
 CHECKPOINT_EVERY = 10
-# A random 3M model needs a high learning rate to pick up a fixed reply in a few dozen steps (measured: 30 steps).
+# A random 3M model needs a high learning rate to pick up a fixed reply in a few dozen steps (measured: 20 steps).
 TOY = [
     "training.lora.r=8",
     "training.lora.alpha=16",
@@ -74,7 +74,7 @@ def tiny_dir() -> str:
 
 @pytest.fixture(scope="module")
 def sft_result(ray_local, toy_config, tiny_dir, tmp_path_factory):
-    """The uninterrupted SFT run (30 steps, checkpoints every 10): the toy task and the resume reference."""
+    """The uninterrupted SFT run (20 steps, checkpoints every 10): the toy task and the resume reference."""
     from orca_ray.distributed.learner import train_policy
 
     out = tmp_path_factory.mktemp("sft")
@@ -229,3 +229,14 @@ def test_cli_reads_training_rows_and_names_bad_lines(tmp_path):
     problems.write_text("".join(json.dumps(dataclasses.asdict(p)) + "\n" for p in lines))
     sft = read_training_rows(problems, "sft")
     assert [(r["prompt"], r["completion"]) for r in sft] == [(student_prompt("1+1?"), "1+1=2.\nThe answer is 2.")]
+
+
+@pytest.mark.parametrize(
+    "module_name", ["orca_ray.adapters", "orca_ray.distributed.learner", "orca_ray.distributed.learner_worker"]
+)
+def test_docstring_examples(module_name):
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module_name))
+    assert failures == 0 and tried > 0
