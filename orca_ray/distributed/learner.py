@@ -231,6 +231,8 @@ def train_policy(
     if not resume and (storage / RUN_NAME).exists():
         log.info("starting over: removing the checkpoints of an earlier run in %s", storage / RUN_NAME)
         shutil.rmtree(storage / RUN_NAME)
+    if not resume:
+        (out / RESULT_FILE).unlink(missing_ok=True)  # a crash of this run must not resume into the old result
     ray_dataset, streaming, rows = _as_ray_dataset(dataset, method)
     spec = learner_spec(
         config,

@@ -145,9 +145,9 @@ def test_dpo_streams_from_ray_data_and_continues_an_adapter(ray_local, toy_confi
         base_model_dir=tiny_dir,
         init_adapter=sft_result.adapter_dir,
         output_dir=tmp_path,
-        expected_rows=len(pairs),
+        expected_rows=2 * len(pairs),  # an upper bound, as the pipeline gives: plans 8 steps
     )
-    assert result.steps == 4  # 16 rows / batch 4, from expected_rows
+    assert result.steps == 4  # the stream ended after 16 rows / batch 4, and so did training
     margins = [h["train/rewards_margins"] for h in result.history]
     # The reference is the starting adapter: no margin before the first update, a positive one after.
     assert margins[0] == pytest.approx(0.0, abs=1e-4) and margins[-1] > 0, margins
