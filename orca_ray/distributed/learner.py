@@ -143,9 +143,7 @@ def _as_ray_dataset(dataset, method: str):
         materialized = isinstance(dataset, MaterializedDataset)
         return dataset, not materialized, dataset.count() if materialized else None
     rows = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r) for r in dataset]
-    if not rows:
-        raise DataError(f"no {method} rows to train on")
-    missing = [c for c in METHOD_COLUMNS[method] if c not in rows[0]]
+    missing = [c for c in METHOD_COLUMNS[method] if rows and c not in rows[0]]
     if missing:
         raise DataError(f"{method} rows lack column(s) {missing}; got {sorted(rows[0])}")
     return ray.data.from_items(rows).materialize(), False, len(rows)
@@ -286,6 +284,8 @@ def _finish(result, out: Path, spec: LearnerSpec) -> TrainResult:
         published=[list(p) for p in summary.get("published", [])],
     )
     (out / RESULT_FILE).write_text(json.dumps(dataclasses.asdict(train_result), indent=1))
+    if train_result.steps == 0:
+        log.warning("%s: no rows to train on; %s is the starting policy, unchanged", spec.method, out)
     shown = {k.removeprefix("train/"): round(v, 4) for k, v in train_result.metrics.items()}
     log.info("trained %s: %d steps, %s -> %s", spec.method, train_result.steps, shown, train_result.policy_dir)
     return train_result

@@ -76,20 +76,22 @@ class LearnerSpec:
 
 
 def _train_dataset(spec: LearnerSpec, world_size: int):
-    """The worker's rows in TRL's format: a streaming IterableDataset over the Ray Data shard, or (materialized
-    data) an in-memory Dataset that the trainer shuffles, repeats for several epochs and skips into on resume."""
+    """(dataset, empty?): the worker's rows in TRL's format, a streaming IterableDataset over the Ray Data shard, or
+    (materialized data) an in-memory Dataset that the trainer shuffles, repeats for several epochs and skips into
+    on resume. A stream is empty when it ends before its first row (e.g. every verdict was undecidable)."""
     import datasets
     import ray.train
 
     shard = ray.train.get_dataset_shard("train")
     if not spec.streaming:
         records = [trl_record(spec.method, row, spec.system_prompt) for row in shard.iter_rows()]
-        return datasets.Dataset.from_list(records)
+        return datasets.Dataset.from_list(records), not records
 
     stream = OnePassStream(trl_record(spec.method, row, spec.system_prompt) for row in shard.iter_rows())
     # One generator shard per process: accelerate then hands process k its shard k (this worker's whole Ray Data
     # shard) instead of keeping only every k-th batch of it.
-    return datasets.IterableDataset.from_generator(stream.rows, gen_kwargs={"worker": list(range(world_size))})
+    empty = next(stream.rows(), None) is None  # waits for the first row; it is replayed to the trainer
+    return datasets.IterableDataset.from_generator(stream.rows, gen_kwargs={"worker": list(range(world_size))}), empty
 
 
 class OnePassStream:
@@ -297,8 +299,8 @@ class StepMetrics(TrainerCallback):
         return {k: v for k, v in self.history[-1].items() if k != "step"} if self.history else {}
 
 
-def write_summary(directory: Path, state, history: list[dict], extra: dict | None = None) -> None:
-    summary = {"steps": state.global_step, "max_steps": state.max_steps, "history": history, **(extra or {})}
+def write_summary(directory: Path, steps: int, max_steps: int, history: list[dict], extra: dict | None = None) -> None:
+    summary = {"steps": steps, "max_steps": max_steps, "history": history, **(extra or {})}
     (directory / SUMMARY).write_text(json.dumps(summary, indent=1))
 
 
@@ -320,7 +322,7 @@ class RayCheckpointReporter(TrainerCallback):
             checkpoint = None
             if state.is_world_process_zero and source.is_dir():
                 shutil.copytree(source, Path(tmp) / HF_CHECKPOINT)
-                write_summary(Path(tmp), state, self.metrics.history)
+                write_summary(Path(tmp), state.global_step, state.max_steps, self.metrics.history)
                 checkpoint = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=checkpoint, checkpoint_dir_name=f"checkpoint-{state.global_step:06d}")
         self.last_reported_step = state.global_step
@@ -411,6 +413,10 @@ def train_loop_per_worker(spec_fields: dict) -> None:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         model, peft_config, ref_model = _load_model(spec)
+        train_dataset, empty = _train_dataset(spec, world_size)
+        if empty:
+            _report_untrained(spec, model, peft_config, tokenizer, workdir)
+            return
         metrics = StepMetrics(history)
         reporter = RayCheckpointReporter(metrics, spec.fail_after_step)
         callbacks = [metrics, reporter]
@@ -424,7 +430,7 @@ def train_loop_per_worker(spec_fields: dict) -> None:
         trainer = _trainer_class(spec.method)(
             model=model,
             args=_trainer_args(spec, str(workdir / "hf")),
-            train_dataset=_train_dataset(spec, world_size),
+            train_dataset=train_dataset,
             processing_class=tokenizer,
             callbacks=callbacks,
             **kwargs,
@@ -436,6 +442,25 @@ def train_loop_per_worker(spec_fields: dict) -> None:
         _report_final(spec, trainer, tokenizer, metrics, publisher, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _report_untrained(spec, model, peft_config, tokenizer, workdir: Path) -> None:
+    """No rows at all: publish the starting policy unchanged (a new adapter is the identity) after 0 steps, so an
+    iteration without training signal keeps its policy instead of failing."""
+    import ray.train
+
+    log.warning("no %s rows reached this worker: the policy is published untrained", spec.method)
+    out = workdir / "final-report"
+    checkpoint = None
+    if ray.train.get_context().get_world_rank() == 0:
+        if peft_config is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, peft_config)
+        save_policy(model, tokenizer, out / FINAL, spec.finetune)
+        write_summary(out, 0, spec.max_steps, [], {"published": [], "empty": True})
+        checkpoint = ray.train.Checkpoint.from_directory(str(out))
+    ray.train.report({"train/step": 0.0, "train/finished": 1.0}, checkpoint=checkpoint, checkpoint_dir_name="final-0")
 
 
 def _report_final(spec, trainer, tokenizer, metrics, publisher, workdir: Path) -> None:
@@ -456,7 +481,7 @@ def _report_final(spec, trainer, tokenizer, metrics, publisher, workdir: Path) -
         save_policy(model, tokenizer, out / FINAL, spec.finetune)
     if state.is_world_process_zero:
         extra = {"published": publisher.published if publisher else []}
-        write_summary(out, state, metrics.history, extra)
+        write_summary(out, state.global_step, state.max_steps, metrics.history, extra)
         checkpoint = ray.train.Checkpoint.from_directory(str(out))
     ray.train.report(final_metrics, checkpoint=checkpoint, checkpoint_dir_name=f"final-{state.global_step:06d}")
 

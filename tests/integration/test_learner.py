@@ -179,6 +179,24 @@ def test_kto_reports_kl_and_publishes_versions(ray_local, tiny_dir, tmp_path):
     assert (publish / "v0001" / "adapter_config.json").is_file()
 
 
+def test_an_empty_stream_keeps_the_starting_adapter(ray_local, toy_config, tiny_dir, sft_result, tmp_path):
+    """An iteration whose verdicts were all undecidable streams no rows: the policy stays, nothing fails."""
+    import ray.data
+    from safetensors.torch import load_file
+
+    from orca_ray.distributed.learner import train_policy
+
+    rows = [dataclasses.asdict(KTOExample(f"p{i}", student_prompt(q), TARGET, True)) for i, q in enumerate("abcd")]
+    nothing = ray.data.from_items(rows).filter(lambda row: False)  # lazy, and ends before its first row
+    result = train_policy(
+        toy_config, "kto", nothing, base_model_dir=tiny_dir, init_adapter=sft_result.adapter_dir, output_dir=tmp_path
+    )
+    assert result.steps == 0 and result.history == []
+    start = load_file(Path(sft_result.adapter_dir) / "adapter_model.safetensors")
+    kept = load_file(Path(result.adapter_dir) / "adapter_model.safetensors")
+    assert start.keys() == kept.keys() and all(start[k].equal(kept[k]) for k in start)
+
+
 def test_saved_adapter_loads_in_vllm(sft_result, tiny_session):
     """The samplers' path: the shared tiny engine actor (vLLM, LoRA on) loads the adapter by its directory."""
     import ray
