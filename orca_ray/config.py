@@ -140,9 +140,7 @@ class DataConfig(Section):
 class SynthesisConfig(Section):
     enabled: bool = Field(False, description="Expand the training problems with the AutoGen agent flows first.")
     seeds: int | None = Field(None, gt=0, description="Use at most this many seed problems (None: all).")
-    ask_me_anything_per_seed: int = Field(
-        3, ge=0, description="New problems Ask Me Anything writes from each seed."
-    )
+    ask_me_anything_per_seed: int = Field(3, ge=0, description="New problems Ask Me Anything writes from each seed.")
     suggester_editor_rounds: int = Field(2, ge=0, description="Rounds of Suggester -> Editor per seed.")
     answers_per_problem: int = Field(
         3, gt=0, description="Teacher solutions per new problem; a problem is kept when they agree."
@@ -238,6 +236,11 @@ class PreferenceStageConfig(Section):
     )
     desirable_weight: float = Field(1.0, gt=0, description="KTO: weight of positive examples.")
     undesirable_weight: float = Field(1.0, gt=0, description="KTO: weight of negative examples.")
+    unanswered_as_negative: bool = Field(
+        True,
+        description="Attempts cut at sampling.max_tokens with no answer at all (undecidable to the judge) become "
+        "negatives: they teach the student to finish within its budget.",
+    )
     include_teacher_positive: bool = Field(
         True,
         description="Count the teacher's solution as a positive even where an attempt is right (where every "
@@ -248,9 +251,7 @@ class PreferenceStageConfig(Section):
 class TrainingConfig(Section):
     finetune: Literal["lora", "full"] = Field("lora", description="Train a LoRA adapter or all weights.")
     lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA settings.")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="'auto': fp32 on CPU, bf16 on GPU."
-    )
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="'auto': fp32 on CPU, bf16 on GPU.")
     strategy: Literal["ddp", "fsdp"] = Field("ddp", description="Data parallel strategy with several workers.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (GPU, large models).")
     checkpoint_every_steps: int = Field(

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 COUNT_KEYS = (
     "problems",  # problems seen
     "samples",  # verdict rows seen
-    "undecidable",  # verdicts left out of training
+    "undecidable",  # verdicts the judge could not decide
+    "unanswered",  # undecidable attempts cut at the token limit with no answer, used as negatives (when enabled)
     "positives",  # positive completions kept (student and teacher)
     "negatives",  # negative completions kept (student and borrowed)
     "teacher_positives",  # teacher solutions used as a positive
@@ -96,6 +97,17 @@ def _unique(items: Iterable[tuple[str, str]], counts: dict[str, int], seen: set[
     return out
 
 
+def is_unanswered(verdict: Verdict) -> bool:
+    """An attempt that stopped at the token limit without stating any answer. The judge rightly calls it
+    undecidable (it does not guess what the answer would have been), but as a completion it is certainly not a
+    solution: used as a negative, it teaches the student to finish within its budget.
+
+    >>> is_unanswered(Verdict("p", 0, "q", "Let me think about", "undecidable", finish_reason="length"))
+    True
+    """
+    return verdict.verdict == UNDECIDABLE and verdict.predicted is None and verdict.finish_reason == "length"
+
+
 def _split(
     problem: Problem,
     verdicts: Sequence[Verdict],
@@ -104,6 +116,7 @@ def _split(
     borrow_from: Sequence[Verdict],
     seed: int,
     counts: dict[str, int],
+    unanswered_as_negative: bool = False,
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The positive and negative (completion, origin) lists of one problem, updating `counts`."""
     counts["problems"] += 1
@@ -115,6 +128,10 @@ def _split(
         raise DataError(f"problem {problem.id}: unknown verdict value {unknown[0]!r} (expected one of the VERDICTS)")
     right = [v.response for v in ordered if v.verdict == CORRECT]
     wrong = [v.response for v in ordered if v.verdict == INCORRECT]
+    if unanswered_as_negative:
+        unanswered = [v.response for v in ordered if is_unanswered(v)]
+        counts["unanswered"] += len(unanswered)
+        wrong += unanswered
     if not right and not wrong:
         counts["no_decided"] += 1
         return [], []
@@ -153,6 +170,7 @@ def kto_examples_for_problem(
     include_teacher_positive: bool = True,
     borrow_from: Sequence[Verdict] = (),
     seed: int = 0,
+    unanswered_as_negative: bool = False,
 ) -> tuple[list[KTOExample], dict[str, int]]:
     """KTO rows of one problem (for streaming, as its verdicts arrive); `borrow_from` holds other problems' verdicts,
     from which a wrong attempt is borrowed when every attempt here is right (pass none to borrow nothing).
@@ -170,6 +188,7 @@ def kto_examples_for_problem(
         borrow_from=borrow_from,
         seed=seed,
         counts=counts,
+        unanswered_as_negative=unanswered_as_negative,
     )
     prompt = student_prompt(problem.question)
     lineage = _lineage(problem, verdicts_of_problem)
@@ -203,6 +222,7 @@ def build_kto_examples(
     include_teacher_positive: bool = True,
     borrow_negatives: bool = False,
     seed: int = 0,
+    unanswered_as_negative: bool = False,
 ) -> tuple[list[KTOExample], dict[str, int]]:
     """KTO rows (prompt, completion, label) of every problem, in problem order, and the counts of each case."""
     grouped = _by_problem(problems, verdicts)
@@ -216,6 +236,7 @@ def build_kto_examples(
             include_teacher_positive=include_teacher_positive,
             borrow_from=pool,
             seed=seed,
+            unanswered_as_negative=unanswered_as_negative,
         )
         rows += more
         counts = add_counts(counts, c)
@@ -246,13 +267,20 @@ def dpo_pairs_for_problem(
     max_pairs_per_problem: int,
     borrow_from: Sequence[Verdict] = (),
     seed: int = 0,
+    unanswered_as_negative: bool = False,
 ) -> tuple[list[DPOPair], dict[str, int]]:
     """DPO rows of one problem: positives x negatives, capped with an even, seeded selection."""
     if max_pairs_per_problem <= 0:
         raise ValueError("max_pairs_per_problem must be positive")
     counts = empty_counts()
     positives, negatives = _split(
-        problem, verdicts_of_problem, include_teacher_positive=True, borrow_from=borrow_from, seed=seed, counts=counts
+        problem,
+        verdicts_of_problem,
+        include_teacher_positive=True,
+        borrow_from=borrow_from,
+        seed=seed,
+        counts=counts,
+        unanswered_as_negative=unanswered_as_negative,
     )
     prompt = student_prompt(problem.question)
     lineage = _lineage(problem, verdicts_of_problem)
@@ -279,6 +307,7 @@ def build_dpo_pairs(
     max_pairs_per_problem: int,
     borrow_negatives: bool = False,
     seed: int = 0,
+    unanswered_as_negative: bool = False,
 ) -> tuple[list[DPOPair], dict[str, int]]:
     """DPO rows (prompt, chosen, rejected) of every problem, at most `max_pairs_per_problem` each, and the counts.
 
@@ -299,6 +328,7 @@ def build_dpo_pairs(
             max_pairs_per_problem=max_pairs_per_problem,
             borrow_from=pool,
             seed=seed,
+            unanswered_as_negative=unanswered_as_negative,
         )
         rows += more
         counts = add_counts(counts, c)

@@ -31,14 +31,14 @@ def _row_type(method: str) -> type:
 def preference_settings(config) -> dict:
     pref = config.training.preference
     if pref.method == "kto":
-        kwargs = {"borrow_negatives": pref.borrow_negatives, "seed": config.seed,
-                  "include_teacher_positive": pref.include_teacher_positive}
+        kwargs = {"include_teacher_positive": pref.include_teacher_positive}
     else:
-        kwargs = {
-            "max_pairs_per_problem": pref.max_pairs_per_problem,
-            "borrow_negatives": pref.borrow_negatives,
-            "seed": config.seed,
-        }
+        kwargs = {"max_pairs_per_problem": pref.max_pairs_per_problem}
+    kwargs |= {
+        "borrow_negatives": pref.borrow_negatives,
+        "seed": config.seed,
+        "unanswered_as_negative": pref.unanswered_as_negative,
+    }
     return {"method": pref.method, "kwargs": kwargs}
 
 

@@ -220,3 +220,22 @@ def test_invariants_over_random_verdicts(labels, borrow, cap, seed):
         assert all(p.chosen != p.rejected for p in mine)
     assert (kto, kc) == build_kto_examples(problems, vs, borrow_negatives=borrow, seed=seed)
     assert (dpo, dc) == build_dpo_pairs(problems, vs, max_pairs_per_problem=cap, borrow_negatives=borrow, seed=seed)
+
+
+def test_unanswered_attempts_become_negatives_only_when_enabled():
+    from orca_ray.core.preferences import build_kto_examples
+    from orca_ray.schemas import Problem, Verdict
+
+    problem = Problem(id="p1", question="2+3?", answer="5", solution="2+3=5.\nThe answer is 5.")
+    verdicts = [
+        Verdict("p1", 0, "2+3?", "Let me think step by step about", "undecidable", finish_reason="length"),
+        Verdict("p1", 1, "2+3?", "It is five or so", "undecidable", finish_reason="stop"),  # stopped: not cut off
+    ]
+    rows, counts = build_kto_examples([problem], verdicts)
+    assert rows == [] and counts["no_decided"] == 1
+    rows, counts = build_kto_examples([problem], verdicts, unanswered_as_negative=True)
+    assert [(r.completion, r.label, r.origin) for r in rows] == [
+        ("2+3=5.\nThe answer is 5.", True, "teacher"),
+        ("Let me think step by step about", False, "student"),
+    ]
+    assert counts["unanswered"] == 1 and counts["teacher_fallbacks"] == 1 and counts["undecidable"] == 2
