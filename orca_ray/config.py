@@ -278,6 +278,12 @@ class LoopConfig(Section):
         description="'barrier': each stage finishes before the next; 'stream': sampler -> judge -> learner overlap "
         "within an iteration; 'async': the learner publishes adapters while samplers run.",
     )
+    problems_per_iteration: int | None = Field(
+        None,
+        gt=0,
+        description="Practice on this many training problems per iteration, a different slice each time "
+        "(None: all of them every iteration).",
+    )
     publish_every_steps: int = Field(4, gt=0, description="async: publish a new adapter every K optimizer steps.")
     max_staleness: int = Field(
         1, ge=0, description="async: samples written by a policy older than this many versions are discarded."

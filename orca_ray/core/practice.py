@@ -22,6 +22,18 @@ def plan_shards(problem_ids: Sequence[str], shard_size: int) -> list[list[str]]:
     return [list(problem_ids[i : i + shard_size]) for i in range(0, len(problem_ids), shard_size)]
 
 
+def iteration_slice(items: Sequence, iteration: int, size: int | None) -> list:
+    """The items practised in `iteration` (1-based): consecutive slices of `size`, wrapping around.
+
+    >>> iteration_slice("abcde", 1, 2), iteration_slice("abcde", 3, 2), iteration_slice("abc", 2, None)
+    (['a', 'b'], ['e', 'a'], ['a', 'b', 'c'])
+    """
+    if size is None or size >= len(items):
+        return list(items)
+    start = (iteration - 1) * size
+    return [items[(start + i) % len(items)] for i in range(size)]
+
+
 def shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 

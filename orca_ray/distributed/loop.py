@@ -30,6 +30,7 @@ class Run:
     run_id: str
     root: Path
     manifest: Manifest
+    metrics: object = None  # the driver's MetricsLogger
 
     @classmethod
     def open(cls, config: RunConfig, run_id: str | None, resume: bool) -> Run:
@@ -42,7 +43,9 @@ class Run:
         root.mkdir(parents=True, exist_ok=True)
         (root / "config.yaml").write_text(dump_config(config))  # names of key variables only, never keys
         log.info("run %s in %s%s", run_id, root, " (resuming)" if resume else "")
-        return cls(config, run_id, root, Manifest(root / "manifest.json"))
+        from orca_ray.distributed.telemetry import MetricsLogger
+
+        return cls(config, run_id, root, Manifest(root / "manifest.json"), MetricsLogger(root, run_id))
 
     def step(self, name: str, work, *args) -> dict:
         """Run `work(*args) -> outputs` unless the manifest says `name` is done; return its recorded outputs."""
@@ -55,7 +58,26 @@ class Run:
         outputs = work(*args)
         entry = self.manifest.mark_done(name, outputs, time.perf_counter() - started)
         log.info("step %s: done in %.1f s", name, entry["seconds"])
+        self._report(name, entry)
         return entry
+
+    def _report(self, name: str, entry: dict) -> None:
+        """The driver's metrics of a finished step: accuracy per eval set; loss, steps, policy version."""
+        from orca_ray.core.metrics import MetricNames
+
+        for summary in entry.get("summaries", []):
+            self.metrics.log({MetricNames.EVAL_ACCURACY: summary["accuracy"]}, label=summary["set"])
+        if "policy" in entry:
+            train = entry.get("metrics", {})
+            values = {MetricNames.TRAIN_STEPS: entry["counts"].get("train_steps", 0)}
+            if "train/loss" in train:
+                values[MetricNames.TRAIN_LOSS] = train["train/loss"]
+            if "policy_version" in entry:
+                values[MetricNames.POLICY_VERSION] = entry["policy_version"]
+                values[MetricNames.DISCARDED_STALE] = entry["counts"].get("stale_discarded", 0)
+            if name.startswith("iter-"):
+                values[MetricNames.ITERATION] = int(name.removeprefix("iter-"))
+            self.metrics.log(values, label=name)
 
 
 # ---------------------------------------------------------------- problems
@@ -169,7 +191,8 @@ def step_iteration(run: Run, session, problems: list[Problem], k: int, adapter: 
     """One round of practice and feedback: sample, judge, build preferences, train (streamed or not)."""
     from orca_ray.distributed.practice_round import practice_round
 
-    return practice_round(run, session, problems, k, adapter, version)
+    chosen = practice.iteration_slice(problems, k, run.config.loop.problems_per_iteration)
+    return practice_round(run, session, chosen, k, adapter, version)
 
 
 # ---------------------------------------------------------------- the whole run
@@ -190,6 +213,7 @@ def run_pipeline(config: RunConfig, run_id: str | None = None, resume: bool = Fa
     model_dir = str(prepare_model(config.student.model))
     adapter, version = config.student.adapter, 0
     with open_session(config, model_dir) as session:
+        session.metrics_dir, session.run_id = str(run.root), run.run_id
         if config.eval.after_every_stage:
             run.step("eval:base", step_evaluate, run, session, "base", adapter, version)
         if config.training.sft.enabled:

@@ -35,6 +35,8 @@ class Session:
     student_model_dir: str
     teacher: EnginePool | None
     teacher_client: TeacherClient | None
+    metrics_dir: str | None = None  # a run directory: stage workers write their metrics under it
+    run_id: str = ""
 
     def restart_student(self, model_dir: str) -> None:
         """Full fine-tuning: a new student is new weights, so its engines restart (LoRA never needs this)."""
@@ -113,7 +115,6 @@ def shard_dataset(session: Session, problems: list[Problem], shard_size: int, sk
             fn_constructor_kwargs={
                 "teacher_client": session.teacher_client,
                 "sampling": _teacher_sampling(session.config),
-                "judge_kwargs": {},
             },
             **forwarding_stage_options(session.config.resources, session.config.resources.teacher.actors),
         )
@@ -130,6 +131,7 @@ def sample_stage(ds, session: Session, sampling: dict, adapter_source: stages.Ad
             "adapter_source": adapter_source,
             "lineage": lineage,
             "system_prompt": session.config.student.system_prompt,
+            "metrics_dir": session.metrics_dir,
         },
         **forwarding_stage_options(session.config.resources, len(session.student.handles)),
     )
@@ -148,6 +150,8 @@ def judge_stage(ds, session: Session, out_dir: Path | None, emit: str, preferenc
             "out_dir": str(out_dir) if out_dir else None,
             "emit": emit,
             "preference": preference,
+            "metrics_dir": session.metrics_dir,
+            "run_id": session.run_id,
         },
         **judge_stage_options(config.resources, llm),
     )

@@ -42,6 +42,17 @@ def _dump(rows: list) -> str:
     return json.dumps([dataclasses.asdict(r) for r in rows])
 
 
+def _stage_logger(stage: str, metrics_dir: str | None, run_id: str):
+    """A metrics logger for one stage worker: its own JSONL file under the run (when given), Ray metrics, and
+    DEBUG-level log lines (shard-level lines from every worker would drown the driver's console)."""
+    import logging as _logging
+    import os
+
+    from orca_ray.distributed.telemetry import MetricsLogger
+
+    return MetricsLogger(metrics_dir, run_id or "", source=f"{stage}-{os.getpid()}", log_level=_logging.DEBUG)
+
+
 # ---------------------------------------------------------------- adapters
 
 
@@ -72,10 +83,9 @@ class TeacherSolveStage:
     A problem that already has a reference answer keeps it: the teacher's solution is used as its demonstration
     only when the teacher reaches that same answer; a problem with no answer takes the teacher's."""
 
-    def __init__(self, teacher_client, sampling: dict, judge_kwargs: dict):
+    def __init__(self, teacher_client, sampling: dict):
         self.teacher = teacher_client
         self.sampling = sampling
-        self.judge_kwargs = judge_kwargs
 
     def __call__(self, batch: dict) -> dict:
         from orca_ray.core.answers import answers_match, extract_final_answer
@@ -104,6 +114,7 @@ class SampleStage:
         adapter_source: AdapterSource,
         lineage: dict,
         system_prompt: str | None = None,
+        metrics_dir: str | None = None,
     ):
         import ray
 
@@ -114,19 +125,28 @@ class SampleStage:
         self.adapter_source = adapter_source
         self.lineage = lineage
         self.system_prompt = system_prompt
+        self.metrics = _stage_logger("sampler", metrics_dir, lineage.get("run_id", ""))
 
     def __call__(self, batch: dict) -> dict:
         import ray
 
+        from orca_ray.core.metrics import MetricNames, stage_metrics
+
         problems = _load(batch, PROBLEMS, Problem)
         adapter, version = self.adapter_source.resolve()  # between batches: a newly published adapter is picked up
         conversations = [student_messages(p.question, self.system_prompt) for p in problems]
+        requested = len(problems) * int(self.sampling.get("n", 1))
+        self.metrics.log({MetricNames.SAMPLER_IN_FLIGHT: requested, MetricNames.POLICY_VERSION: version})
         started = time.perf_counter()
         results = ray.get(self.engine.chat.remote(conversations, self.sampling, adapter))
         seconds = time.perf_counter() - started
         completions = [[(c.text, c.num_tokens, c.finish_reason) for c in attempts] for attempts in results]
         samples = practice.sample_rows(problems, completions, adapter=adapter, policy_version=version, **self.lineage)
         tokens = sum(s.num_tokens for s in samples)
+        self.metrics.log(
+            stage_metrics("sampler", rows=len(samples), tokens=tokens, seconds=seconds)
+            | {MetricNames.SAMPLER_BATCH_SECONDS: seconds}
+        )
         log.debug("shard %s: %d samples, %d tokens in %.1f s", batch["shard"][0], len(samples), tokens, seconds)
         return {
             "shard": batch["shard"],
@@ -150,6 +170,8 @@ class JudgeStage:
         out_dir: str | None = None,
         emit: str = "verdicts",
         preference: dict | None = None,
+        metrics_dir: str | None = None,
+        run_id: str = "",
     ):
         self.judge_config = judge_config
         self.teacher = teacher_client
@@ -157,6 +179,7 @@ class JudgeStage:
         self.out_dir = Path(out_dir) if out_dir else None
         self.emit = emit
         self.preference = preference or {}
+        self.metrics = _stage_logger("judge", metrics_dir, run_id)
 
     def _judge(self, problems: list[Problem], samples: list[Sample]) -> list[Verdict]:
         from orca_ray.core import judge
@@ -191,13 +214,22 @@ class JudgeStage:
                 verdicts[i] = row(samples[i], judge.parse_grading_reply(reply))
         return verdicts
 
+    def _log_judged(self, verdicts: list[Verdict]) -> None:
+        from orca_ray.core.judge import judge_metrics
+        from orca_ray.core.metrics import judge_rates
+
+        counts = judge_metrics(verdicts)
+        self.metrics.log(counts | judge_rates(counts))
+
     def __call__(self, batch: dict):
         from orca_ray.core import preferences
+        from orca_ray.core.metrics import MetricNames
         from orca_ray.schemas import DPOPair, KTOExample, rows_to_table
 
         shard = int(batch["shard"][0])
         problems = _load(batch, PROBLEMS, Problem)
         verdicts = self._judge(problems, _load(batch, SAMPLES, Sample))
+        self._log_judged(verdicts)
         name = practice.shard_name(shard)
         if self.emit == "verdicts":
             if self.out_dir:
@@ -214,6 +246,8 @@ class JudgeStage:
         counts = practice.add_counts(counts, {f"judge_{k}": v for k, v in practice.verdict_counts(verdicts).items()})
         counts["sample_tokens"] = int(batch["sample_tokens"][0])
         counts["sample_seconds_x1000"] = int(1000 * float(batch["sample_seconds"][0]))
+        built = MetricNames.KTO_EXAMPLES_BUILT if method == "kto" else MetricNames.PAIRS_BUILT
+        self.metrics.log({built: len(rows)})
         write_rows(self.out_dir / "preferences" / f"{name}.parquet", rows, row_type)
         (self.out_dir / "counts").mkdir(parents=True, exist_ok=True)
         (self.out_dir / "counts" / f"{name}.json").write_text(json.dumps(counts))
