@@ -76,10 +76,30 @@ _PLAIN_RE = re.compile(_NUM)
 _MATH_SPAN_RE = re.compile(r"^\s*(?:\$\$?([^$]{1,200})\$\$?|\\\((.{1,200}?)\\\)|\\\[(.{1,200}?)\\\])", re.DOTALL)
 _LATEX_COMMAND_RE = re.compile(r"\\[a-zA-Z]+|\^")
 _SENTENCE_END_RE = re.compile(r"\.(?=\s|$)")  # a full stop, not a decimal point
+# Characters that carry no value but break matching: zero-width spaces and joiners, the byte-order mark, and bidi
+# controls (seen in copied web text). Removed before any rule looks at the text.
+_INVISIBLE_RE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# A no-break, narrow no-break, thin or figure space between digit groups is a thousands separator ('12 000',
+# SI style); anywhere else it is a space.
+_GROUP_SPACE_RE = re.compile("(?<=\\d)[\u00a0\u202f\u2009\u2007](?=\\d{3}(?!\\d))")
+_ODD_SPACE_RE = re.compile("[\u00a0\u202f\u2009\u2007\u2002-\u2006\u2008\u200a\u3000]")
 _PERCENT_QUESTION_RE = re.compile(r"\bpercent(?:age)?s?\b|\b(?:what|which|how\s+many)\s*%", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------- numbers
+
+
+def clean_unicode(text: str) -> str:
+    """Text with invisible characters removed and Unicode spaces made plain; digit groups split by a no-break or
+    thin space become comma-grouped.
+
+    >>> clean_unicode("12\u202f000 apples\u200b"), clean_unicode("a\u00a0b")
+    ('12,000 apples', 'a b')
+    """
+    text = _INVISIBLE_RE.sub("", text)
+    if text.isascii():
+        return text
+    return _ODD_SPACE_RE.sub(" ", _GROUP_SPACE_RE.sub(",", text))
 
 
 def _strip_latex(text: str) -> str:
@@ -121,7 +141,7 @@ def parse_number(text: str) -> tuple[Fraction, bool] | None:
     """
     if not text or len(text) > MAX_NUMBER_CHARS:
         return None
-    s = _strip_latex(text).strip().rstrip(".,;:!?").strip()
+    s = _strip_latex(clean_unicode(text)).strip().rstrip(".,;:!?").strip()
     s = _ASSIGNMENT_RE.sub("", s)
     s = _CURRENCY_WORD_RE.sub("", s)
     scale = 1
@@ -252,6 +272,7 @@ def extract_final_answer(text: str, max_chars: int = 20000) -> str | None:
     if not text:
         return None
     text = text[-max_chars:] if max_chars > 0 else ""  # the answer is at the end; regexes see at most max_chars
+    text = clean_unicode(text)
     if "####" in text and (answer := _gsm8k_answer(text)) is not None:
         return answer
     if (answer := _after_marker(_ANSWER_IS_RE, text)) is not None:

@@ -10,7 +10,8 @@ Required fields per kind (anything else is a bad row: quarantined, or a DataErro
 - jsonl, parquet, csv: question; optional id, answer, solution, family, steps (through `columns`). An answer that
   is present must be a number or hold one; a column named in `columns` must be present in every row.
 
-Text fields must be strings (an id or answer may also be an integer or a decimal); ids are unique within a read
+Text fields must be strings (an id or answer may also be an integer or a decimal); a question is at most
+MAX_QUESTION_CHARS long; ids are unique within a read
 (a repeat is a bad row). Without an id column the id is `<file stem>-<line>`. Blank JSONL lines are not rows.
 `limit` counts rows read, good or bad.
 """
@@ -38,6 +39,9 @@ from orca_ray.schemas import Problem
 log = logging.getLogger(__name__)
 
 OUR_COLUMNS = ("id", "question", "answer", "solution")
+# A grade-school problem is a few hundred characters; a question this long is a broken row (a whole file pasted
+# into one cell), and would only fail later as a prompt longer than the engine's context.
+MAX_QUESTION_CHARS = 20_000
 _CALCULATOR_ANNOTATION_RE = re.compile(r"<<[^<>\n]*>>")
 _FILE_KINDS = {"gsm8k": "*.jsonl", "orca-math": "*.jsonl", "jsonl": "*.jsonl", "parquet": "*.parquet", "csv": "*.csv"}
 
@@ -133,14 +137,21 @@ def gsm8k_answer_and_solution(answer_text: str) -> tuple[str, str]:
     return number, (f"{body}\n" if body else "") + final_answer_line(number)
 
 
-def _gsm8k_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+def _question(record: dict[str, Any], columns: dict[str, str]) -> str:
     question = _text(record, columns.get("question", "question"), required=True)
+    if len(question) > MAX_QUESTION_CHARS:
+        raise BadRow(f"'question' is {len(question):,} characters long (at most {MAX_QUESTION_CHARS:,})")
+    return question
+
+
+def _gsm8k_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+    question = _question(record, columns)
     answer, solution = gsm8k_answer_and_solution(_text(record, columns.get("answer", "answer"), required=True))
     return {"question": question, "answer": answer, "solution": solution}
 
 
 def _orca_math_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
-    question = _text(record, columns.get("question", "question"), required=True)
+    question = _question(record, columns)
     solution = _text(record, columns.get("answer", "answer"), required=True).rstrip()
     answer = extract_final_answer(solution)
     if answer is None:
@@ -151,7 +162,7 @@ def _orca_math_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[s
 
 
 def _generic_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
-    question = _text(record, columns.get("question", "question"), required=True)
+    question = _question(record, columns)
     answer_column = columns.get("answer", "answer")
     raw_answer = _text(record, answer_column, required=False, must_exist="answer" in columns, numeric_ok=True)
     answer = None

@@ -78,6 +78,8 @@ def iter_jsonl(path: Path) -> Iterator[RawRow]:
             except UnicodeDecodeError as err:
                 yield RawRow(path, number, data.decode("utf-8", "replace").rstrip("\n"), None, f"not UTF-8 ({err})")
                 continue
+            if number == 1:
+                text = text.removeprefix("\ufeff")  # a byte-order mark, as some Windows editors write
             if not text.strip():
                 continue
             text = text.rstrip("\r\n")
@@ -95,7 +97,7 @@ def iter_jsonl(path: Path) -> Iterator[RawRow]:
 def iter_csv(path: Path) -> Iterator[RawRow]:
     """Each record of a CSV file with a header line; a record with the wrong number of fields is a bad row."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # '-sig': a spreadsheet's byte-order mark
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
