@@ -17,7 +17,11 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     else:
         p.add_argument("config", nargs="?", default=None, help="run config YAML (default: the built-in defaults)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config key, e.g. --set sampling.n=2 (repeatable; applied last)",
     )
 

@@ -23,8 +23,9 @@ def test_tiny_model_is_small_and_chat_ready():
     info = json.loads((directory / "orca_ray_prepared.json").read_text())
     assert info["parameters"] < 5_000_000
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "2+2?"}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "2+2?"}], tokenize=False, add_generation_prompt=True
+    )
     assert prompt.endswith("<|im_start|>assistant\n")
     model = AutoModelForCausalLM.from_pretrained(directory)
     assert model.config.model_type == "llama"
@@ -37,7 +38,9 @@ def test_embedded_student_prepares_once_then_returns_at_once():
     started = time.perf_counter()
     second = subprocess.run(
         [sys.executable, "-m", "orca_ray.cli", "models", "prepare", EMBEDDED_STUDENT],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     elapsed = time.perf_counter() - started
     assert second.stdout.strip() == str(first)

@@ -8,8 +8,20 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "orca_ray"
-FORBIDDEN = {"ray", "vllm", "torch", "trl", "peft", "transformers", "autogen_agentchat", "autogen_core",
-             "autogen_ext", "autogen", "datasets", "accelerate"}
+FORBIDDEN = {
+    "ray",
+    "vllm",
+    "torch",
+    "trl",
+    "peft",
+    "transformers",
+    "autogen_agentchat",
+    "autogen_core",
+    "autogen_ext",
+    "autogen",
+    "datasets",
+    "accelerate",
+}
 
 
 def _pure_files() -> list[Path]:

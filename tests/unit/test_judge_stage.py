@@ -8,8 +8,9 @@ import json
 from orca_ray.distributed.stages import PROBLEMS, SAMPLES, JudgeStage, _dump
 from orca_ray.schemas import KTOExample, Problem, Sample, Verdict, read_rows
 
-PROBLEM = Problem(id="p1", question="Tom has 3 apples and buys 2. How many?", answer="5",
-                  solution="3 + 2 = 5.\nThe answer is 5.")
+PROBLEM = Problem(
+    id="p1", question="Tom has 3 apples and buys 2. How many?", answer="5", solution="3 + 2 = 5.\nThe answer is 5."
+)
 RESPONSES = ["He has 3 + 2 = 5 apples.\nThe answer is 5.", "The answer is 6.", "I am not sure, maybe five apples."]
 
 
@@ -25,8 +26,13 @@ class ScriptedTeacher:
 
 def _batch():
     samples = [Sample("p1", i, PROBLEM.question, r, num_tokens=5, policy_version=2) for i, r in enumerate(RESPONSES)]
-    return {"shard": [3], PROBLEMS: [_dump([PROBLEM])], SAMPLES: [_dump(samples)],
-            "sample_tokens": [15], "sample_seconds": [0.5]}
+    return {
+        "shard": [3],
+        PROBLEMS: [_dump([PROBLEM])],
+        SAMPLES: [_dump(samples)],
+        "sample_tokens": [15],
+        "sample_seconds": [0.5],
+    }
 
 
 def _settings(llm_tier=True, audit_share=0.0):
@@ -35,25 +41,42 @@ def _settings(llm_tier=True, audit_share=0.0):
 
 def test_llm_tier_decides_only_what_rules_cannot(tmp_path):
     teacher = ScriptedTeacher("The student reasoned it out.\nFinal Verdict: Correct")
-    stage = JudgeStage(_settings(), teacher, out_dir=str(tmp_path), emit="preferences",
-                       preference={"method": "kto", "kwargs": {"borrow_negatives": False, "seed": 0}})
+    stage = JudgeStage(
+        _settings(),
+        teacher,
+        out_dir=str(tmp_path),
+        emit="preferences",
+        preference={"method": "kto", "kwargs": {"borrow_negatives": False, "seed": 0}},
+    )
     table = stage(_batch())
     verdicts = {v.sample_index: v for v in read_rows(tmp_path / "verdicts" / "shard-00003.parquet", Verdict)}
     assert [(verdicts[i].verdict, verdicts[i].judge_tier) for i in range(3)] == [
-        ("correct", "rule"), ("incorrect", "rule"), ("correct", "llm")]
+        ("correct", "rule"),
+        ("incorrect", "rule"),
+        ("correct", "llm"),
+    ]
     assert len(teacher.asked) == 1 and RESPONSES[2] in teacher.asked[0][-1]["content"]
     rows = read_rows(tmp_path / "preferences" / "shard-00003.parquet", KTOExample)
     assert table.num_rows == len(rows)
     assert sorted((r.label, r.origin) for r in rows) == [
-        (False, "student"), (True, "student"), (True, "student"), (True, "teacher")]
+        (False, "student"),
+        (True, "student"),
+        (True, "student"),
+        (True, "teacher"),
+    ]
     assert all(r.policy_version == 2 for r in rows if r.origin == "student")
     counts = json.loads((tmp_path / "counts" / "shard-00003.json").read_text())
     assert counts["judge_correct"] == 2 and counts["judge_incorrect"] == 1 and counts["sample_tokens"] == 15
 
 
 def test_without_llm_tier_undecidable_rows_stay_out_of_training(tmp_path):
-    stage = JudgeStage(_settings(llm_tier=False), ScriptedTeacher("Final Verdict: Correct"), out_dir=str(tmp_path),
-                       emit="preferences", preference={"method": "kto", "kwargs": {"seed": 0}})
+    stage = JudgeStage(
+        _settings(llm_tier=False),
+        ScriptedTeacher("Final Verdict: Correct"),
+        out_dir=str(tmp_path),
+        emit="preferences",
+        preference={"method": "kto", "kwargs": {"seed": 0}},
+    )
     stage(_batch())
     verdicts = read_rows(tmp_path / "verdicts" / "shard-00003.parquet", Verdict)
     assert sorted(v.verdict for v in verdicts) == ["correct", "incorrect", "undecidable"]
@@ -71,8 +94,13 @@ def test_audit_disagreement_keeps_the_rule_verdict(tmp_path):
 
 
 def test_dpo_pairs_from_a_shard(tmp_path):
-    stage = JudgeStage(_settings(llm_tier=False), None, out_dir=str(tmp_path), emit="preferences",
-                       preference={"method": "dpo", "kwargs": {"max_pairs_per_problem": 4, "seed": 0}})
+    stage = JudgeStage(
+        _settings(llm_tier=False),
+        None,
+        out_dir=str(tmp_path),
+        emit="preferences",
+        preference={"method": "dpo", "kwargs": {"max_pairs_per_problem": 4, "seed": 0}},
+    )
     table = stage(_batch())
     pairs = table.to_pylist()
     assert pairs and all(p["chosen"] != p["rejected"] for p in pairs)

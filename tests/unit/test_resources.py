@@ -30,7 +30,9 @@ def test_tensor_parallel_engine_uses_a_placement_group():
 def test_trainer_scaling_and_precision_follow_devices():
     cpu = load_config(None)
     assert trainer_scaling(cpu.resources.trainer) == {
-        "num_workers": 1, "use_gpu": False, "resources_per_worker": {"CPU": 0.5}
+        "num_workers": 1,
+        "use_gpu": False,
+        "resources_per_worker": {"CPU": 0.5},
     }
     assert training_precision(cpu) == "fp32"
     gpu = load_config("jobs/configs/orca-math-7b.yaml")
