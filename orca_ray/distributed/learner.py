@@ -128,6 +128,7 @@ def learner_spec(
         cpu_affinity=tuple(config.resources.trainer.cpu_affinity or ()) or None,
         system_prompt=config.student.system_prompt,
         streaming=streaming,
+        trust_remote_code=config.student.trust_remote_code,
         publish_dir=str(publish_dir) if publish_dir else None,
         publish_every_steps=config.loop.publish_every_steps if publish_dir else 0,
         fail_after_step=fail_after_step,

@@ -67,6 +67,7 @@ class LearnerSpec:
     cpu_affinity: tuple[int, ...] | None
     system_prompt: str | None
     streaming: bool
+    trust_remote_code: bool = False  # student.trust_remote_code: the same model code as the samplers run, or none
     publish_dir: str | None = None
     publish_every_steps: int = 0
     fail_after_step: int | None = None  # fault injection for resume tests: raise after this step's checkpoint
@@ -145,7 +146,9 @@ def _load_model(spec: LearnerSpec):
 
     lora = spec.finetune == "lora"
     dtype = torch.bfloat16 if spec.precision == "bf16" and lora else torch.float32  # full FT keeps fp32 masters
-    model = AutoModelForCausalLM.from_pretrained(spec.base_model_dir, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(
+        spec.base_model_dir, dtype=dtype, trust_remote_code=spec.trust_remote_code
+    )
     peft_config = ref_model = None
     if spec.init_adapter:
         from peft import PeftModel
@@ -409,7 +412,7 @@ def train_loop_per_worker(spec_fields: dict) -> None:
         if finished:
             log.info("the run had already finished: nothing to train")
             return
-        tokenizer = AutoTokenizer.from_pretrained(spec.base_model_dir)
+        tokenizer = AutoTokenizer.from_pretrained(spec.base_model_dir, trust_remote_code=spec.trust_remote_code)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         model, peft_config, ref_model = _load_model(spec)

@@ -303,3 +303,26 @@ def test_openai_factory_needs_model_info_and_takes_the_key_from_the_named_variab
     assert "$ORCA_TEST_KEY is not set" in caplog.text
     assert "sk-test-secret" not in caplog.text
     assert not re.search(r"sk-test", repr(ClientFactory("openai", teacher=teacher)))
+
+
+# ---------------------------------------------------------------- model output is text, never code
+
+
+def test_code_in_model_replies_is_never_executed(tmp_path, monkeypatch):
+    created = []
+    original = flows.AssistantAgent
+
+    def recording_agent(*args, **kwargs):
+        created.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(flows, "AssistantAgent", recording_agent)
+    marker = tmp_path / "executed"
+    code = f"```python\nopen({str(marker)!r}, 'w').write('x')\n```"
+    client = scripted_client([f"Try this:\n{code}", f"Problem 1: {code}\nHow many apples are left?"] * 4)
+    run(flows.suggester_editor(SEED.question, client, rounds=2))
+    run(flows.ask_me_anything(SEED.question, SEED.answer, scripted_client([code]), n=1))
+    assert not marker.exists()
+    assert len(created) == 3  # suggester, editor, ask-me-anything: none given a tool, a workbench or a code runner
+    for kwargs in created:
+        assert not {"tools", "workbench", "code_executor", "handoffs"} & {k for k, v in kwargs.items() if v}
