@@ -108,9 +108,3 @@ def pass_at_1(verdicts: Sequence[Verdict]) -> dict[str, float]:
     }
 
 
-def add_counts(total: dict[str, int], part: dict[str, int]) -> dict[str, int]:
-    """Sum two flat count dicts (shard counts into stage counts)."""
-    out = dict(total)
-    for key, value in part.items():
-        out[key] = out.get(key, 0) + value
-    return out

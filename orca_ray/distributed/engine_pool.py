@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 
 from orca_ray.config import EngineResources
 from orca_ray.distributed.engine import AsyncGenerationEngine, EngineSpec
-from orca_ray.distributed.resources import ENGINE_MAX_CONCURRENCY, engine_actor_options, engine_placement_bundles
+from orca_ray.distributed.resources import (
+    ENGINE_MAX_CONCURRENCY,
+    ENGINE_MAX_RESTARTS,
+    ENGINE_MAX_TASK_RETRIES,
+    engine_actor_options,
+    engine_placement_bundles,
+)
 from orca_ray.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -33,7 +39,10 @@ class EnginePool:
         actor_cls = ray.remote(AsyncGenerationEngine)
         for index in range(resources.actors):
             options = dict(
-                engine_actor_options(resources), max_concurrency=ENGINE_MAX_CONCURRENCY, name=None, max_restarts=0
+                engine_actor_options(resources),
+                max_concurrency=ENGINE_MAX_CONCURRENCY,
+                max_restarts=ENGINE_MAX_RESTARTS,
+                max_task_retries=ENGINE_MAX_TASK_RETRIES,
             )
             bundles = engine_placement_bundles(resources)
             if bundles:

@@ -16,6 +16,7 @@ from pathlib import Path
 from orca_ray.config import RunConfig, dump_config
 from orca_ray.core import practice
 from orca_ray.core.manifest import Manifest
+from orca_ray.core.preferences import add_counts
 from orca_ray.errors import ConfigError
 from orca_ray.schemas import Problem, SFTExample, read_rows, write_rows
 
@@ -101,7 +102,7 @@ def step_problems(run: Run) -> dict:
     for index, source in enumerate(config.data.train):
         result = read_problems(source, on_bad_row=config.data.on_bad_row, quarantine_dir=out)
         log.info("train source %d (%s): %s", index, source.kind, result.summary())
-        counts = practice.add_counts(counts, {"train_read": result.read, "train_quarantined": result.quarantined})
+        counts = add_counts(counts, {"train_read": result.read, "train_quarantined": result.quarantined})
         train += _unique_ids(result.problems, index, {p.id for p in train})
     if config.data.decontaminate and eval_questions:
         train, removed = decontaminate(

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from orca_ray.core import practice
+from orca_ray.core.preferences import add_counts
 from orca_ray.distributed import rounds, stages
 from orca_ray.distributed.resources import judge_stage_options
 from orca_ray.schemas import ORIGIN_STUDENT, DPOPair, KTOExample, Problem, read_rows
@@ -106,7 +107,7 @@ def _collect_counts(out: Path) -> dict[str, int]:
     total: dict[str, int] = {}
     for folder in ("counts", "stale"):
         for file in sorted((out / folder).glob("*.json")) if (out / folder).is_dir() else []:
-            total = practice.add_counts(total, json.loads(file.read_text()))
+            total = add_counts(total, json.loads(file.read_text()))
     return total
 
 

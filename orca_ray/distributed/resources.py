@@ -102,6 +102,10 @@ def teacher_engine_spec(config: RunConfig, model_dir: str):
 
 # Requests one engine actor accepts at once: enough for every Ray Data worker feeding it, so vLLM batches them.
 ENGINE_MAX_CONCURRENCY = 256
+# An engine actor that dies (a killed process, a lost node, a crashed vLLM) is restarted in place and its in-flight
+# requests are sent again, so a round loses no samples; a fault that repeats stops the run after these counts.
+ENGINE_MAX_RESTARTS = 2
+ENGINE_MAX_TASK_RETRIES = 2
 
 
 def forwarding_stage_options(resources: ResourcesConfig, engines: int) -> dict:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from orca_ray.core import practice
+from orca_ray.core.preferences import add_counts
 from orca_ray.core.prompts import student_messages, teacher_messages
 from orca_ray.schemas import Problem, Sample, Verdict, row_from_dict, write_rows
 
@@ -243,7 +244,7 @@ class JudgeStage:
             rows, counts = preferences.build_dpo_pairs(problems, verdicts, **self.preference["kwargs"])
             row_type = DPOPair
         # Preferences before verdicts: a shard's verdict file is its completion marker.
-        counts = practice.add_counts(counts, {f"judge_{k}": v for k, v in practice.verdict_counts(verdicts).items()})
+        counts = add_counts(counts, {f"judge_{k}": v for k, v in practice.verdict_counts(verdicts).items()})
         counts["sample_tokens"] = int(batch["sample_tokens"][0])
         counts["sample_seconds_x1000"] = int(1000 * float(batch["sample_seconds"][0]))
         built = MetricNames.KTO_EXAMPLES_BUILT if method == "kto" else MetricNames.PAIRS_BUILT
