@@ -124,7 +124,14 @@ def _sampling_params(sampling: dict):
     return SamplingParams(**sampling)
 
 
+# vLLM's CPU backend keeps one core per engine for its scheduler by default: half of a 2-core laptop. Measured here
+# (SmolLM2 with a LoRA adapter, 64 requests): 32 tok/s with the core kept, 53 tok/s without.
+SMALL_MACHINE_CORES = 4
+
+
 def _set_threads(spec: EngineSpec) -> None:
+    if not spec.cpu_affinity and (os.cpu_count() or 1) <= SMALL_MACHINE_CORES:
+        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     if spec.cpu_affinity:
         # Set before vLLM starts its engine process, which inherits it; vLLM's own OpenMP binding follows it.
         os.sched_setaffinity(0, set(spec.cpu_affinity))

@@ -61,7 +61,7 @@ def test_tiny_loop_end_to_end(ray_local, tmp_path):
 
 def _kill_ray_under(temp_dir: str) -> None:
     """Ray processes of a SIGKILLed driver outlive it; stop exactly those (never `ray stop`)."""
-    for line in subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]:
+    for line in subprocess.run(["ps", "-ewwo", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]:
         pid, _, args = line.strip().partition(" ")
         if temp_dir in args and int(pid) != os.getpid():
             with contextlib.suppress(ProcessLookupError):

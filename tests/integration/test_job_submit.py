@@ -1,0 +1,165 @@
+"""Where users run it: a Ray head started with `ray start --head` (token auth on), the tiny pipeline submitted with
+`ray job submit --working-dir . --runtime-env cluster/runtime_env.yaml`, polled to SUCCEEDED, its artifacts checked,
+and only that head stopped.
+
+The head gets its own temp dir, ports and token, so it neither sees nor stops any other Ray on the machine (a
+developer's, or the session Ray of the other integration tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+JOB_TIMEOUT_S = 900
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _ray(env: dict, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(BIN / "ray"), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"ray {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def _kill_processes_under(path: str) -> None:
+    """Last resort after `ray stop` failed: kill the processes whose command line names this head's temp dir, and
+    their descendants (the dashboard and runtime-env agents do not name it)."""
+    parents, named = {}, set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if path in cmdline and int(proc.name) != os.getpid():
+            named.add(int(proc.name))
+    doomed, grew = set(named), True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in doomed} - doomed
+        doomed |= more
+        grew = bool(more)
+    for pid in doomed:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def ray_head():
+    """A head of our own: temp dir short enough for Unix socket paths, free ports, a fresh token, 127.0.0.1."""
+    temp_dir = tempfile.mkdtemp(prefix="orj-", dir="/tmp")
+    gcs, dashboard, client, metrics_export, dashboard_agent, runtime_env_agent = _free_ports(6)
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    for key in ("RAY_ADDRESS", "RAY_TMPDIR"):
+        env.pop(key, None)
+    _ray(
+        env,
+        "start",
+        "--head",
+        f"--port={gcs}",
+        f"--dashboard-port={dashboard}",
+        "--dashboard-host=127.0.0.1",
+        f"--ray-client-server-port={client}",
+        f"--metrics-export-port={metrics_export}",
+        f"--dashboard-agent-listen-port={dashboard_agent}",
+        f"--runtime-env-agent-port={runtime_env_agent}",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=8",
+        "--include-dashboard=true",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+        timeout=180,
+    )
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        yield env, address, temp_dir
+    finally:
+        # `ray stop` would stop every Ray on the machine; this head is found by its own temp dir instead.
+        _kill_processes_under(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_tiny_pipeline_through_ray_job_submit(ray_head, tmp_path):
+    env, address, _ = ray_head
+    out = tmp_path / "runs"
+    submitted = _ray(
+        env,
+        "job",
+        "submit",
+        f"--address={address}",
+        "--no-wait",
+        "--submission-id=orca-ray-tiny",
+        "--working-dir",
+        ".",
+        "--runtime-env",
+        "cluster/runtime_env.yaml",
+        "--",
+        "python",
+        "jobs/pipeline.py",
+        "--config",
+        "jobs/configs/tiny.yaml",
+        "--set",
+        f"output_dir={out}",
+        "--run-id",
+        "job-tiny",
+        timeout=300,
+    )
+    assert "orca-ray-tiny" in submitted.stdout + submitted.stderr
+
+    # Without the token the job server refuses: token auth is really on.
+    no_token = {k: v for k, v in env.items() if k not in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")}
+    refused = _ray(no_token, "job", "status", f"--address={address}", "orca-ray-tiny", check=False)
+    assert refused.returncode != 0
+
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    status = ""
+    while time.monotonic() < deadline:
+        # `ray job status` ends with "Job 'orca-ray-tiny' succeeded" (or failed / was stopped).
+        status = _ray(env, "job", "status", f"--address={address}", "orca-ray-tiny").stdout.lower()
+        if any(word in status for word in ("succeeded", "failed", "stopped")):
+            break
+        time.sleep(5)
+    logs = _ray(env, "job", "logs", f"--address={address}", "orca-ray-tiny", check=False).stdout
+    assert "succeeded" in status, f"job ended as:\n{status}\nlast log lines:\n{logs[-6000:]}"
+
+    root = out / "job-tiny"
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["order"] == ["problems", "eval:base", "sft", "eval:sft", "iter-1", "eval:iter-1"]
+    report = json.loads((root / "report.json").read_text())
+    assert set(report["accuracy"]) == {"base", "sft", "iter-1"}
+    assert (root / "iter-1" / "train" / "adapter" / "adapter_config.json").is_file()
+    assert (root / "report.html").is_file() and (root / "accuracy.png").stat().st_size > 1000
+    # The driver's report reached the job log (what `ray job logs --follow` shows a user).
+    assert "heldout" in logs
