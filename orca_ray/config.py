@@ -355,6 +355,16 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="Scheduling.")
 
+    @model_validator(mode="after")
+    def _adapters_fit_the_samplers(self) -> RunConfig:
+        # Checked here, not when vLLM refuses the first trained adapter after SFT has run.
+        if self.training.finetune == "lora" and self.training.lora.r > self.student.max_lora_rank:
+            raise ValueError(
+                f"training.lora.r ({self.training.lora.r}) is larger than student.max_lora_rank "
+                f"({self.student.max_lora_rank}): the samplers could not load the trained adapter"
+            )
+        return self
+
 
 # ---------------------------------------------------------------- loading
 

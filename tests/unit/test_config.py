@@ -95,3 +95,12 @@ def test_not_a_mapping(tmp_path):
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_config(bad)
+
+
+def test_a_lora_rank_the_samplers_cannot_load_is_refused_up_front(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("student:\n  max_lora_rank: 8\ntraining:\n  lora:\n    r: 16\n")
+    with pytest.raises(ConfigError, match=r"training.lora.r \(16\) is larger than student.max_lora_rank \(8\)"):
+        load_config(path)
+    path.write_text("student:\n  max_lora_rank: 8\ntraining:\n  finetune: full\n  lora:\n    r: 16\n")
+    assert load_config(path).training.lora.r == 16  # full fine-tuning loads no adapter
