@@ -106,5 +106,3 @@ def pass_at_1(verdicts: Sequence[Verdict]) -> dict[str, float]:
         "accuracy": counts[CORRECT] / total if total else 0.0,
         "undecidable_share": counts[UNDECIDABLE] / total if total else 0.0,
     }
-
-
