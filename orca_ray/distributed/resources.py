@@ -110,10 +110,13 @@ ENGINE_MAX_TASK_RETRIES = 2
 
 def forwarding_stage_options(resources: ResourcesConfig, engines: int) -> dict:
     """Ray Data map_batches options of a stage whose workers forward shards to engine actors: a light CPU share,
-    and two workers per engine so that one shard is being generated while the next is on its way."""
+    and two workers per engine so that one shard is being generated while the next is on its way. One shard per
+    worker at a time: Ray Data's default (two) let the first worker that was ready queue both shards and send them
+    to the engine one after the other (measured: SmolLM2 on 2 cores, 2 shards, 130 s instead of 66 s)."""
     from ray.data import ActorPoolStrategy
 
-    return {"num_cpus": resources.judge_cpus, "compute": ActorPoolStrategy(size=max(1, 2 * engines))}
+    pool = ActorPoolStrategy(size=max(1, 2 * engines), max_tasks_in_flight_per_actor=1)
+    return {"num_cpus": resources.judge_cpus, "compute": pool}
 
 
 def judge_stage_options(resources: ResourcesConfig, llm_tier: bool) -> dict:
