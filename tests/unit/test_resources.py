@@ -4,6 +4,7 @@ from orca_ray.config import load_config
 from orca_ray.distributed.resources import (
     engine_actor_options,
     engine_placement_bundles,
+    forwarding_stage_options,
     local_num_cpus,
     trainer_scaling,
     training_precision,
@@ -38,3 +39,12 @@ def test_trainer_scaling_and_precision_follow_devices():
     gpu = load_config("jobs/configs/orca-math-7b.yaml")
     assert trainer_scaling(gpu.resources.trainer)["use_gpu"] is True
     assert training_precision(gpu) == "bf16"
+
+
+def test_forwarding_stages_keep_one_shard_per_worker():
+    # Two workers per engine, each holding one shard: with Ray Data's default of two tasks per actor, the first
+    # worker to start took both shards and generated them one after the other.
+    options = forwarding_stage_options(load_config(None).resources, engines=3)
+    pool = options["compute"]
+    assert (pool.min_size, pool.max_size) == (6, 6)
+    assert pool.max_tasks_in_flight_per_actor == 1
