@@ -43,6 +43,32 @@ def test_64_problems_x4_stream_through_sampler_and_judge(tiny_session, tmp_path)
             assert v.verdict == "undecidable"
 
 
+def test_smollm2_64_problems_x4_stream_through_sampler_and_judge(tiny_session, tmp_path):
+    """The same count with the embedded student (a real instruct model whose answers the judge must parse), on an
+    engine of its own beside the shared tiny one, in the same local Ray."""
+    from orca_ray.config import load_config
+    from orca_ray.distributed.rounds import open_session, sample_and_judge, sampling_params
+    from orca_ray.models import EMBEDDED_STUDENT, prepare_model
+
+    from .conftest import REPO
+
+    config = load_config(
+        REPO / "jobs" / "configs" / "demo.yaml", ["sampling.max_tokens=24", "resources.dashboard=false"]
+    )
+    problems = _problems(64)
+    with open_session(config, str(prepare_model(EMBEDDED_STUDENT))) as session:
+        verdicts = sample_and_judge(session, problems, tmp_path, sampling_params(config), shard_size=16)
+    _count_rows(verdicts, problems, per_problem=4)
+    assert len(list((tmp_path / "verdicts").glob("shard-*.parquet"))) == 4
+    assert sum(v.num_tokens for v in verdicts) > 0
+    # The judge never guesses: no answer found means undecidable; a decided row names both answers it compared.
+    for v in verdicts:
+        if v.predicted is None:
+            assert v.verdict == "undecidable"
+        if v.verdict in ("correct", "incorrect"):
+            assert v.predicted is not None and v.expected is not None
+
+
 def _random_lora(model_dir: str, out_dir) -> str:
     """A LoRA adapter with random (not zero-initialized) weights: it must change what the model says."""
     import torch
@@ -92,9 +118,8 @@ def test_missing_adapter_is_a_clear_error(tiny_session, tmp_path):
 
 
 def test_eval_on_gsm8k_test_end_to_end(tiny_session, tmp_path, gsm8k_dir):
-    from orca_ray.data.readers import read_problems
-
     from orca_ray.commands.common import source_for_file
+    from orca_ray.data.readers import read_problems
     from orca_ray.distributed.rounds import evaluate
 
     source = source_for_file(str(gsm8k_dir / "test.jsonl"), limit=100)
