@@ -1,10 +1,13 @@
 """Sampler overhead: tokens/s of the Ray Data sampler stage over tokens/s of a bare `vllm.LLM.chat` on the same
-prompts and sampling parameters, measured in the same run (each in its own process, engines already started).
+prompts and sampling parameters, measured in the same run (each in its own process, engines already started),
+for each setting of `resources.sampler.reserved_cpus` asked for (on CPU: the cores vLLM keeps off the model).
 
     .venv/bin/python bench/sampling.py                       # SmolLM2, 64 problems x 4 samples, 128 tokens
+    .venv/bin/python bench/sampling.py --reserved-cpus 0     # one setting only
     .venv/bin/python bench/sampling.py --model tiny-llama --problems 16 --max-tokens 32   # a quick check
 
-The last line is `ratio=<ray tokens/s / bare tokens/s>`.
+Prints a line per setting with both figures and their ratio; the last line is `ratio=<best Ray Data tokens/s over
+best bare tokens/s>`, each taken at its own best setting, as a user would run each.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def _config(args):
             "sampling.top_p=0.95",
             f"sampling.max_tokens={args.max_tokens}",
             f"sampling.batch_size={args.shard_size}",
+            f"resources.sampler.reserved_cpus={args.reserved_cpus[0]}",
         ],
     )
 
@@ -77,30 +81,50 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--shard-size", type=int, default=16, help="problems per shard in the Ray Data stage")
+    parser.add_argument(
+        "--reserved-cpus",
+        type=int,
+        nargs="+",
+        default=[0, 1],
+        help="settings of resources.sampler.reserved_cpus to measure (CPU: 0 = every core for the model)",
+    )
     parser.add_argument("--only", choices=["bare", "ray"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
         result = run_bare(args) if args.only == "bare" else run_ray(args)
         print("RESULT " + json.dumps(result), flush=True)
         return
-    results = {}
-    for mode in ("bare", "ray"):
-        cmd = [sys.executable, __file__, "--only", mode] + sys.argv[1:]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            sys.exit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
-        results[mode] = json.loads(lines[-1][len("RESULT ") :])
-        r = results[mode]
-        print(
-            f"{mode:5s}: {r['samples']} samples, {r['tokens']} tokens in {r['seconds']:.1f} s = "
-            f"{r['tokens'] / r['seconds']:.1f} tok/s"
-        )
-    ratio = (results["ray"]["tokens"] / results["ray"]["seconds"]) / (
-        results["bare"]["tokens"] / results["bare"]["seconds"]
-    )
+    speed: dict[tuple[str, int], float] = {}
+    for reserved in args.reserved_cpus:
+        for mode in ("bare", "ray"):
+            cmd = [sys.executable, __file__, "--only", mode, *_passed_on(args), "--reserved-cpus", str(reserved)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+            if proc.returncode != 0 or not lines:
+                sys.exit(f"{mode} run (reserved_cpus={reserved}) failed:\n{proc.stderr[-3000:]}")
+            r = json.loads(lines[-1][len("RESULT ") :])
+            speed[mode, reserved] = r["tokens"] / r["seconds"]
+            print(
+                f"reserved_cpus={reserved} {mode:4s}: {r['samples']} samples, {r['tokens']} tokens in "
+                f"{r['seconds']:.1f} s = {speed[mode, reserved]:.1f} tok/s",
+                flush=True,
+            )
+        print(f"reserved_cpus={reserved} ratio={speed['ray', reserved] / speed['bare', reserved]:.3f}", flush=True)
+    best = {mode: max((v, k[1]) for k, v in speed.items() if k[0] == mode) for mode in ("bare", "ray")}
     print(f"model={args.model} problems={args.problems} n={args.n} max_tokens={args.max_tokens}")
-    print(f"ratio={ratio:.3f}")
+    print(f"best bare: {best['bare'][0]:.1f} tok/s (reserved_cpus={best['bare'][1]}); "
+          f"best Ray Data: {best['ray'][0]:.1f} tok/s (reserved_cpus={best['ray'][1]})")  # fmt: skip
+    print(f"ratio={best['ray'][0] / best['bare'][0]:.3f}")
+
+
+def _passed_on(args) -> list[str]:
+    return [
+        f"--model={args.model}",
+        f"--problems={args.problems}",
+        f"--n={args.n}",
+        f"--max-tokens={args.max_tokens}",
+        f"--shard-size={args.shard_size}",
+    ]
 
 
 if __name__ == "__main__":

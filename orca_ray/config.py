@@ -308,6 +308,13 @@ class EngineResources(Section):
     cpu_affinity: list[int] | None = Field(
         None, description="CPU engines: pin the engine to these cores (benchmarks; None: let the OS schedule)."
     )
+    reserved_cpus: int | None = Field(
+        None,
+        ge=0,
+        description="CPU engines: cores vLLM keeps off the model for its scheduler (VLLM_CPU_NUM_OF_RESERVED_CPU). "
+        "None: 0 on machines of at most 4 cores (a LoRA adapter runs 1.65x faster on both cores of 2), else "
+        "vLLM's default of 1. A reserved core also takes Ray's own processes off the model's cores.",
+    )
 
 
 class TrainerResources(Section):

@@ -39,6 +39,7 @@ class EngineSpec:
     trust_remote_code: bool = False
     torch_threads: int | None = None
     cpu_affinity: tuple[int, ...] | None = None
+    reserved_cpus: int | None = None  # None: decided on the engine's own node (see _set_threads)
     setting: str = "student"  # the config section named in errors
 
     def engine_kwargs(self) -> dict:
@@ -130,7 +131,10 @@ SMALL_MACHINE_CORES = 4
 
 
 def _set_threads(spec: EngineSpec) -> None:
-    if not spec.cpu_affinity and (os.cpu_count() or 1) <= SMALL_MACHINE_CORES:
+    # Runs in the engine's process, so the core count is that of the node the engine landed on.
+    if spec.reserved_cpus is not None:
+        os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(spec.reserved_cpus)
+    elif not spec.cpu_affinity and (os.cpu_count() or 1) <= SMALL_MACHINE_CORES:
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     if spec.cpu_affinity:
         # Set before vLLM starts its engine process, which inherits it; vLLM's own OpenMP binding follows it.

@@ -75,6 +75,7 @@ def student_engine_spec(config: RunConfig, model_dir: str):
         trust_remote_code=student.trust_remote_code,
         torch_threads=res.torch_threads,
         cpu_affinity=tuple(res.sampler.cpu_affinity) if res.sampler.cpu_affinity else None,
+        reserved_cpus=res.sampler.reserved_cpus,
         setting="student",
     )
 
@@ -96,6 +97,7 @@ def teacher_engine_spec(config: RunConfig, model_dir: str):
         trust_remote_code=teacher.trust_remote_code,
         torch_threads=res.torch_threads,
         cpu_affinity=tuple(res.teacher.cpu_affinity) if res.teacher.cpu_affinity else None,
+        reserved_cpus=res.teacher.reserved_cpus,
         setting="teacher",
     )
 

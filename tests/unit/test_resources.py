@@ -48,3 +48,28 @@ def test_forwarding_stages_keep_one_shard_per_worker():
     pool = options["compute"]
     assert (pool.min_size, pool.max_size) == (6, 6)
     assert pool.max_tasks_in_flight_per_actor == 1
+
+
+def test_reserved_cpus_reach_the_engine_and_its_environment(monkeypatch):
+    from orca_ray.distributed import engine
+    from orca_ray.distributed.resources import student_engine_spec, teacher_engine_spec
+
+    cfg = load_config(None, ["resources.sampler.reserved_cpus=1", "resources.teacher.reserved_cpus=2"])
+    spec = student_engine_spec(cfg, "/models/student")
+    assert spec.reserved_cpus == 1
+    assert teacher_engine_spec(cfg, "/models/teacher").reserved_cpus == 2
+    # A configured value wins over whatever the environment held.
+    monkeypatch.setenv("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    engine._set_threads(spec)
+    assert engine.os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
+    # Unset, a small machine gives both cores to the model; a larger one keeps vLLM's default.
+    auto = student_engine_spec(load_config(None), "/models/student")
+    assert auto.reserved_cpus is None
+    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU")
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+    engine._set_threads(auto)
+    assert engine.os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU")
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 32)
+    engine._set_threads(auto)
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in engine.os.environ
