@@ -6,7 +6,10 @@ training problems, each run in its own process with its own local Ray, measured 
 
 Peak memory is the largest sum of resident memory over the driver and every process of its Ray (engines, Ray Data
 and Ray Train workers), sampled every 0.5 s. Training is capped by the tiny preset (`max_steps: 2`), so the curve
-shows how reading, sampling, judging, preference building and their bookkeeping grow with the work. The last
+shows how reading, sampling, judging, preference building and their bookkeeping grow with the work. The round runs
+in `barrier` mode: in `stream` mode a learner that reaches its step cap ends the round, and the shards it did not
+need are never sampled (at 1,000 and 10,000 problems alike only 512 were), which would hide the growth. Each run
+must have sampled `sampling.n` answers for every problem, or the benchmark stops. The last
 line is `ratio=<seconds per problem at the largest size / at the smallest>` (below 1: fixed costs amortize; near 1:
 linear; above 1: worse than linear).
 """
@@ -66,7 +69,7 @@ def run_size(n: int, out: Path, max_tokens: int) -> dict:
     cmd = [
         sys.executable, str(REPO / "jobs" / "pipeline.py"), "--config", str(REPO / "jobs/configs/tiny.yaml"),
         "--run-id", f"scale-{n}", "--set", f"output_dir={out}", "--set", f"data.train.0.n={n}",
-        "--set", f"sampling.max_tokens={max_tokens}", "--set", "sampling.batch_size=256",
+        "--set", f"sampling.max_tokens={max_tokens}", "--set", "sampling.batch_size=256", "--set", "loop.mode=barrier",
     ]  # fmt: skip
     peak = 0
     start = time.perf_counter()
@@ -93,8 +96,17 @@ def run_size(n: int, out: Path, max_tokens: int) -> dict:
     manifest = json.loads((out / f"scale-{n}" / "manifest.json").read_text())
     stages = {name: round(stage.get("seconds", 0.0), 1) for name, stage in manifest["stages"].items()}
     counts = manifest["stages"]["iter-1"].get("counts", {})
+    expected = n * _tiny_samples_per_problem()
+    if counts.get("samples") != expected:
+        sys.exit(f"the run with {n} problems sampled {counts.get('samples')} answers, not {expected}")
     return {"problems": n, "wall_s": round(wall, 1), "peak_rss_gib": round(peak / 2**30, 2), "stages": stages,
             "samples": counts.get("samples")}  # fmt: skip
+
+
+def _tiny_samples_per_problem() -> int:
+    from orca_ray.config import load_config
+
+    return load_config(REPO / "jobs/configs/tiny.yaml").sampling.n
 
 
 def main() -> None:
