@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -50,11 +51,8 @@ def test_smollm2_64_problems_x4_stream_through_sampler_and_judge(tiny_session, t
     from orca_ray.distributed.rounds import open_session, sample_and_judge, sampling_params
     from orca_ray.models import EMBEDDED_STUDENT, prepare_model
 
-    from .conftest import REPO
-
-    config = load_config(
-        REPO / "jobs" / "configs" / "demo.yaml", ["sampling.max_tokens=24", "resources.dashboard=false"]
-    )
+    demo = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "demo.yaml"
+    config = load_config(demo, ["sampling.max_tokens=24", "resources.dashboard=false"])
     problems = _problems(64)
     with open_session(config, str(prepare_model(EMBEDDED_STUDENT))) as session:
         verdicts = sample_and_judge(session, problems, tmp_path, sampling_params(config), shard_size=16)
