@@ -16,6 +16,7 @@ import json
 # Counts shown per stage, in this order, when a stage has them.
 COUNT_KEYS = (
     "problems",
+    "problems_sampled",
     "samples",
     "judge_correct",
     "judge_incorrect",

@@ -117,7 +117,8 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
 
     config, out = run.config, run.root / f"iter-{k}"
     mode, method = config.loop.mode, config.training.preference.method
-    n_shards = len(practice.plan_shards([p.id for p in problems], config.sampling.batch_size))
+    plan = practice.plan_shards([p.id for p in problems], config.sampling.batch_size)
+    n_shards = len(plan)
     done = _done_shards(out, n_shards)
     publish_dir = str(out / "published") if mode == "async" else None
     if publish_dir and _latest_version(publish_dir) is None:
@@ -166,7 +167,24 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
         resume=resume,
         publish_dir=publish_dir,
     )
-    counts = _collect_counts(out) | {"problems": len(problems), "train_steps": result.steps}
+    # In stream and async modes a learner that reaches training.preference.max_steps ends the round: the shards it
+    # did not need are never sampled, and the counts say so rather than implying every problem was practised.
+    sampled = _done_shards(out, n_shards)
+    problems_sampled = sum(len(plan[i]) for i in sampled)
+    if problems_sampled < len(problems):
+        log.info(
+            "iteration %d: the learner finished after %d of %d shards (training.preference.max_steps); %d problems "
+            "were not sampled",
+            k,
+            len(sampled),
+            n_shards,
+            len(problems) - problems_sampled,
+        )
+    counts = _collect_counts(out) | {
+        "problems": len(problems),
+        "problems_sampled": problems_sampled,
+        "train_steps": result.steps,
+    }
     published = _latest_version(publish_dir) if publish_dir else None
     final_version = max(version, published or version) + 1
     policy = result.adapter_dir or result.model_dir

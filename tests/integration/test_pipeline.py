@@ -48,6 +48,7 @@ def test_tiny_loop_end_to_end(ray_local, tmp_path):
     kto = read_rows(root / "iter-1" / "preferences", KTOExample)
     assert {r.origin for r in kto} >= {"teacher"} and all(r.iteration == 1 for r in kto)
     iteration = manifest["stages"]["iter-1"]
+    assert iteration["counts"]["problems_sampled"] == iteration["counts"]["problems"] == len(train)
     assert (
         iteration["counts"]["train_steps"] > 0 and Path(iteration["policy"]).joinpath("adapter_config.json").is_file()
     )
