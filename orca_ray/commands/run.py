@@ -13,7 +13,11 @@ def run_and_report(config, run_id: str | None, resume: bool) -> int:
 
     root = run_pipeline(config, run_id=run_id, resume=resume)
     report = json.loads((root / "report.json").read_text())
-    print(f"\nrun {report['run_id']} finished in {report['total_seconds']:.0f} s of stage time -> {root}")
+    print(
+        f"\nrun {report['run_id']} finished: {report['total_seconds']:.0f} s in its steps "
+        f"({report['stage_seconds']:.0f} s data, training and practice; {report['eval_seconds']:.0f} s evaluation)"
+        f" -> {root}"
+    )
     print("held-out accuracy (greedy pass@1):")
     print(accuracy_table(report["evaluations"]))
     print(f"\nreport: {root / 'report.html'}")

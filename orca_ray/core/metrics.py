@@ -246,6 +246,17 @@ def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def readable(value: float) -> float:
+    """A number for a log line: 4 decimals, or 4 significant digits below 0.01, where 4 decimals would show a
+    learning rate of 3.5e-05 as 0.0.
+
+    >>> readable(10759.0), readable(0.463788), readable(3.5e-05)
+    (10759.0, 0.4638, 3.5e-05)
+    """
+    value = float(value)
+    return round(value, 4) if value == 0 or abs(value) >= 0.01 or not math.isfinite(value) else float(f"{value:.4g}")
+
+
 def format_line(metrics: Mapping[str, float]) -> str:
     """A readable one-liner for the log: keys sorted, numbers in 4 significant digits.
 

@@ -65,7 +65,9 @@ def accuracy_table(evals: list[dict]) -> str:
 
 
 def build_report(run_id: str, evals: list[dict], stages: list[tuple[str, dict]], config_summary: dict) -> dict:
-    """The content of report.json."""
+    """The content of report.json; its times are those of the steps (engine start-up is not in them)."""
+    stage_seconds = sum(info.get("seconds", 0) or 0 for _, info in stages)
+    eval_seconds = sum(e.get("seconds", 0) or 0 for e in evals)
     return {
         "run_id": run_id,
         "config": config_summary,
@@ -81,7 +83,9 @@ def build_report(run_id: str, evals: list[dict], stages: list[tuple[str, dict]],
             }
             for name, info in stages
         ],
-        "total_seconds": round(sum(info.get("seconds", 0) or 0 for _, info in stages), 1),
+        "stage_seconds": round(stage_seconds, 1),
+        "eval_seconds": round(eval_seconds, 1),
+        "total_seconds": round(stage_seconds + eval_seconds, 1),
     }
 
 
@@ -120,7 +124,8 @@ def render_html(report: dict, plot_file: str | None) -> str:
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
 </style></head><body>
 <h1>orca-ray run {esc(report["run_id"])}</h1>
-<p>Total stage time: {report["total_seconds"]} s</p>
+<p>Time in steps: {report["total_seconds"]} s ({report["stage_seconds"]} s in data, training and practice,
+{report["eval_seconds"]} s in evaluation)</p>
 {plot}
 <h2>Held-out accuracy (greedy pass@1)</h2>
 <table><tr><th>stage</th>{"".join(f"<th>{esc(s)}</th>" for s in sets)}</tr>{acc_rows}</table>

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from orca_ray.adapters import publish_directory, staging_dir
 from orca_ray.config import RunConfig
+from orca_ray.core.metrics import readable
 from orca_ray.core.preferences import METHOD_COLUMNS
 from orca_ray.distributed import resources
 from orca_ray.distributed.learner_worker import (
@@ -287,6 +288,6 @@ def _finish(result, out: Path, spec: LearnerSpec) -> TrainResult:
     (out / RESULT_FILE).write_text(json.dumps(dataclasses.asdict(train_result), indent=1))
     if train_result.steps == 0:
         log.warning("%s: no rows to train on; %s is the starting policy, unchanged", spec.method, out)
-    shown = {k.removeprefix("train/"): round(v, 4) for k, v in train_result.metrics.items()}
+    shown = {k.removeprefix("train/"): readable(v) for k, v in train_result.metrics.items()}
     log.info("trained %s: %d steps, %s -> %s", spec.method, train_result.steps, shown, train_result.policy_dir)
     return train_result

@@ -22,6 +22,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from orca_ray.adapters import latest_adapter, publish_directory, staging_dir, version_dir, write_latest
+from orca_ray.core.metrics import readable
 from orca_ray.core.preferences import trl_record
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ class StepMetrics(TrainerCallback):
             self._window = []
         self.history.append(entry)
         if state.is_world_process_zero:
-            shown = {k.removeprefix("train/"): round(v, 4) for k, v in entry.items() if k != "step"}
+            shown = {k.removeprefix("train/"): readable(v) for k, v in entry.items() if k != "step"}
             log.info("step %d: %s", state.global_step, shown)
 
     def latest(self) -> dict[str, float]:

@@ -192,3 +192,9 @@ def test_logger_without_run_dir_only_logs(tmp_path, caplog):
 def test_non_finite_values_never_reach_the_json(tmp_path):
     MetricsLogger(tmp_path, "r").log({"learner/train_loss": math.inf})
     assert json.loads((tmp_path / "metrics.jsonl").read_text())["learner/train_loss"] is None
+
+
+def test_readable_keeps_small_values_such_as_learning_rates_visible():
+    assert m.readable(3.5e-05) == 3.5e-05 and m.readable(1.23456e-07) == 1.235e-07
+    assert m.readable(0.463788) == 0.4638 and m.readable(10759.0) == 10759.0 and m.readable(0) == 0.0
+    assert math.isnan(m.readable(float("nan")))
