@@ -66,26 +66,23 @@ def run_bare(args) -> dict:
     params = _sampling_params(sampling_params(config))
     # The sampler stage's workers per engine, each holding one shard.
     in_flight = forwarding_stage_options(config.resources, engines=1)["compute"].max_size * args.shard_size
+
+    def timed_chat(batch: list, size: int) -> dict:
+        started = time.perf_counter()
+        outputs = []
+        for i in range(0, len(batch), size):
+            outputs += engine.llm.chat(batch[i : i + size], params, use_tqdm=False)
+        seconds = time.perf_counter() - started
+        tokens = sum(len(o.token_ids) for r in outputs for o in r.outputs)
+        return {"tokens": tokens, "seconds": seconds, "samples": sum(len(r.outputs) for r in outputs)}
+
     variants = {}
     if args.warmup:
         warmup = [student_messages(p.question) for p in _problems(args.problems, WARMUP_SEED)]
-        started = time.perf_counter()
-        outputs = []
-        for i in range(0, len(warmup), in_flight):
-            outputs += engine.llm.chat(warmup[i : i + in_flight], params, use_tqdm=False)
-        variants["warm-up, untimed in the ratio"] = _tally(outputs, time.perf_counter() - started)
+        variants["warm-up, untimed in the ratio"] = timed_chat(warmup, in_flight)
     for label, size in ((f"chunks of {in_flight} problems", in_flight), ("all at once", len(conversations))):
-        started = time.perf_counter()
-        outputs = []
-        for i in range(0, len(conversations), size):
-            outputs += engine.llm.chat(conversations[i : i + size], params, use_tqdm=False)
-        variants[label] = _tally(outputs, time.perf_counter() - started)
+        variants[label] = timed_chat(conversations, size)
     return {"variants": variants}
-
-
-def _tally(outputs, seconds: float) -> dict:
-    tokens = sum(len(o.token_ids) for r in outputs for o in r.outputs)
-    return {"tokens": tokens, "seconds": seconds, "samples": sum(len(r.outputs) for r in outputs)}
 
 
 def run_ray(args) -> dict:
