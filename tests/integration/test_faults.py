@@ -56,6 +56,8 @@ def _pipeline(out: Path, *extra: str) -> list[str]:
     return [
         sys.executable, str(REPO / "jobs" / "pipeline.py"), "--config", str(TINY), "--run-id", RUN_ID,
         "--set", f"output_dir={out}", "--set", "sampling.batch_size=2", "--set", "training.checkpoint_every_steps=1",
+        # Straight to the iteration under test: no SFT stage, and one evaluation at the end instead of three.
+        "--set", "training.sft.enabled=false", "--set", "eval.after_every_stage=false",
         *extra,
     ]  # fmt: skip
 

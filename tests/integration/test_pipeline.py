@@ -81,6 +81,9 @@ def _pipeline_cmd(out: Path, *extra: str) -> list[str]:
         f"output_dir={out}",
         "--set",
         "sampling.batch_size=2",
+        # One evaluation at the end instead of three; SFT stays, so the resumed iteration starts from its adapter.
+        "--set",
+        "eval.after_every_stage=false",
         *extra,
     ]
 
@@ -114,7 +117,9 @@ def test_driver_killed_mid_iteration_resumes_to_the_same_rows(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     root = tmp_path / "killed"
     train = read_rows(root / "problems" / "train.parquet", Problem)
-    _check_iteration_rows(root, 1, len(train), 2, "killed")
+    verdicts = _check_iteration_rows(root, 1, len(train), 2, "killed")
+    # Shards sampled before the kill and after the resume come from the same policy: the SFT adapter of the manifest.
+    assert {v.policy_version for v in verdicts} == {1}
     for name, mtime in done_before.items():  # finished shards were not sampled again
         assert (root / "iter-1" / "verdicts" / name).stat().st_mtime_ns == mtime
     manifest = json.loads((root / "manifest.json").read_text())
