@@ -1,21 +1,24 @@
 """Sampler overhead: tokens/s of the Ray Data sampler stage over tokens/s of a bare `vllm.LLM.chat` on the same
-prompts and sampling parameters, measured in the same run (each in its own process, engines already started),
-for each setting of `resources.sampler.reserved_cpus` asked for (on CPU: the cores vLLM keeps off the model).
+prompts and sampling parameters, measured in the same run, each in its own process with its engine already started.
 
-    .venv/bin/python bench/sampling.py                       # SmolLM2, 64 problems x 4 samples, 128 tokens
-    .venv/bin/python bench/sampling.py --reserved-cpus 0 1   # also with one core kept off the model
-    .venv/bin/python bench/sampling.py --model tiny-llama --problems 16 --max-tokens 32   # a quick check
+    .venv/bin/python bench/sampling.py                       # SmolLM2, 64 problems x 4 samples, 128 tokens, 3 pairs
+    .venv/bin/python bench/sampling.py --reserved-cpus 1     # with one core kept off the model (CPU)
+    .venv/bin/python bench/sampling.py --model tiny-llama --problems 16 --max-tokens 32 --repeats 1   # a quick check
 
-Both first run the same workload on other problems, untimed (`--no-warmup` skips it): a fresh engine's first rounds
-run slower. Bare vLLM then runs twice on its engine (every request at once, and in chunks as large as the stage
-keeps in flight) and the faster counts. Prints a line per setting with both figures and their ratio; the last line is
-`ratio=<best Ray Data tokens/s over best bare tokens/s>`, each at its own best setting, as a user would run each.
+The two modes run alternately, `--repeats` times each (bare, Ray Data, bare, Ray Data, ...): on a small VM the same
+run varies by up to 35% from one hour to the next, and a pair measured minutes apart shares the machine's state.
+Each process first runs one untimed round on other problems (`--no-warmup` skips it), as many as the stage keeps in
+flight: a fresh engine's first rounds run slower. Bare vLLM runs in consecutive chunks of that size (the fastest way
+measured on vLLM's CPU backend; `--all-at-once` also times every request in one call, and the faster counts).
+Prints a line per round and per pair; the last line is `ratio=<median over the pairs of Ray Data tok/s over bare
+tok/s>`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -45,9 +48,19 @@ def _config(args):
             "sampling.top_p=0.95",
             f"sampling.max_tokens={args.max_tokens}",
             f"sampling.batch_size={args.shard_size}",
-            f"resources.sampler.reserved_cpus={args.reserved_cpus[0]}",
+            f"resources.sampler.reserved_cpus={args.reserved_cpus}",
         ],
     )
+
+
+WARMUP_LABEL = "warm-up, untimed in the ratio"
+
+
+def _in_flight(config, args) -> int:
+    """Problems the sampler stage keeps in flight on one engine: its workers per engine, one shard each."""
+    from orca_ray.distributed.resources import forwarding_stage_options
+
+    return forwarding_stage_options(config.resources, engines=1)["compute"].max_size * args.shard_size
 
 
 def run_bare(args) -> dict:
@@ -56,7 +69,7 @@ def run_bare(args) -> dict:
     78 against 188 tok/s). The faster of the two is the baseline."""
     from orca_ray.core.prompts import student_messages
     from orca_ray.distributed.engine import GenerationEngine, _sampling_params
-    from orca_ray.distributed.resources import forwarding_stage_options, student_engine_spec
+    from orca_ray.distributed.resources import student_engine_spec
     from orca_ray.distributed.rounds import sampling_params
     from orca_ray.models import prepare_model
 
@@ -64,8 +77,7 @@ def run_bare(args) -> dict:
     engine = GenerationEngine(student_engine_spec(config, str(prepare_model(args.model))))
     conversations = [student_messages(p.question) for p in _problems(args.problems)]
     params = _sampling_params(sampling_params(config))
-    # The sampler stage's workers per engine, each holding one shard.
-    in_flight = forwarding_stage_options(config.resources, engines=1)["compute"].max_size * args.shard_size
+    in_flight = _in_flight(config, args)
 
     def timed_chat(batch: list, size: int) -> dict:
         started = time.perf_counter()
@@ -78,9 +90,12 @@ def run_bare(args) -> dict:
 
     variants = {}
     if args.warmup:
-        warmup = [student_messages(p.question) for p in _problems(args.problems, WARMUP_SEED)]
-        variants["warm-up, untimed in the ratio"] = timed_chat(warmup, in_flight)
-    for label, size in ((f"chunks of {in_flight} problems", in_flight), ("all at once", len(conversations))):
+        warmup = [student_messages(p.question) for p in _problems(in_flight, WARMUP_SEED)]
+        variants[WARMUP_LABEL] = timed_chat(warmup, in_flight)
+    sizes = [(f"chunks of {in_flight} problems", in_flight)]
+    if args.all_at_once:
+        sizes.append(("all at once", len(conversations)))
+    for label, size in sizes:
         variants[label] = timed_chat(conversations, size)
     return {"variants": variants}
 
@@ -93,7 +108,7 @@ def run_ray(args) -> dict:
     problems = _problems(args.problems)
     variants = {}
     with open_session(config, str(prepare_model(args.model))) as session:
-        rounds = [("warm-up, untimed in the ratio", _problems(args.problems, WARMUP_SEED))] if args.warmup else []
+        rounds = [(WARMUP_LABEL, _problems(_in_flight(config, args), WARMUP_SEED))] if args.warmup else []
         for label, round_problems in [*rounds, ("one round", problems)]:
             started = time.perf_counter()
             verdicts = sample_and_judge(session, round_problems, None, sampling_params(config))
@@ -110,20 +125,26 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--shard-size", type=int, default=16, help="problems per shard in the Ray Data stage")
+    parser.add_argument("--repeats", type=int, default=3, help="pairs of runs (bare, then Ray Data), alternating")
     parser.add_argument(
         "--reserved-cpus",
         type=int,
-        nargs="+",
-        default=[0],
-        help="settings of resources.sampler.reserved_cpus to measure, e.g. 0 1 (CPU: 0 = every core for the model, "
-        "what the pipeline uses on machines of at most 4 cores)",
+        default=0,
+        help="resources.sampler.reserved_cpus (CPU: the cores vLLM keeps off the model; 0, every core for the "
+        "model, is what the pipeline uses on machines of at most 4 cores)",
     )
     parser.add_argument(
         "--warmup",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="first run the same workload on other problems, untimed, in both modes (a fresh engine's first rounds "
-        "were measured slower here: 107 tok/s against 150 later in the same session)",
+        help="first run one round on other problems, untimed, in both modes (a fresh engine's first rounds were "
+        "measured slower here: 107 tok/s against 150 later in the same session)",
+    )
+    parser.add_argument(
+        "--all-at-once",
+        action="store_true",
+        help="bare vLLM also with every request in one call (on vLLM's CPU backend measured slower and erratic: 70 "
+        "to 134 tok/s against 127 to 196 in chunks)",
     )
     parser.add_argument("--only", choices=["bare", "ray"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -131,30 +152,38 @@ def main() -> None:
         result = run_bare(args) if args.only == "bare" else run_ray(args)
         print("RESULT " + json.dumps(result), flush=True)
         return
-    speed: dict[tuple[str, int], float] = {}
-    for reserved in args.reserved_cpus:
-        for mode in ("bare", "ray"):
-            cmd = [sys.executable, __file__, "--only", mode, *_passed_on(args), "--reserved-cpus", str(reserved)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-            if proc.returncode != 0 or not lines:
-                sys.exit(f"{mode} run (reserved_cpus={reserved}) failed:\n{proc.stderr[-3000:]}")
-            result = json.loads(lines[-1][len("RESULT ") :])
-            for label, r in result["variants"].items():
-                tok_s = r["tokens"] / r["seconds"]
-                if not label.startswith("warm-up"):
-                    speed[mode, reserved] = max(speed.get((mode, reserved), 0.0), tok_s)
-                print(
-                    f"reserved_cpus={reserved} {mode:4s} ({label}): {r['samples']} samples, {r['tokens']} tokens "
-                    f"in {r['seconds']:.1f} s = {tok_s:.1f} tok/s",
-                    flush=True,
-                )
-        print(f"reserved_cpus={reserved} ratio={speed['ray', reserved] / speed['bare', reserved]:.3f}", flush=True)
-    best = {mode: max((v, k[1]) for k, v in speed.items() if k[0] == mode) for mode in ("bare", "ray")}
-    print(f"model={args.model} problems={args.problems} n={args.n} max_tokens={args.max_tokens}")
-    print(f"best bare: {best['bare'][0]:.1f} tok/s (reserved_cpus={best['bare'][1]}); "
-          f"best Ray Data: {best['ray'][0]:.1f} tok/s (reserved_cpus={best['ray'][1]})")  # fmt: skip
-    print(f"ratio={best['ray'][0] / best['bare'][0]:.3f}")
+    print(
+        f"model={args.model} problems={args.problems} n={args.n} max_tokens={args.max_tokens} "
+        f"shard_size={args.shard_size} reserved_cpus={args.reserved_cpus} repeats={args.repeats}",
+        flush=True,
+    )
+    ratios = []
+    for pair in range(1, args.repeats + 1):
+        speed = {mode: _measure(mode, pair, args) for mode in ("bare", "ray")}
+        ratios.append(speed["ray"] / speed["bare"])
+        print(f"pair {pair}: Ray Data {speed['ray']:.1f} / bare {speed['bare']:.1f} tok/s = {ratios[-1]:.3f}")
+    print(f"pair ratios: {', '.join(f'{r:.3f}' for r in ratios)} (min {min(ratios):.3f}, max {max(ratios):.3f})")
+    print(f"ratio={statistics.median(ratios):.3f}")
+
+
+def _measure(mode: str, pair: int, args) -> float:
+    """One process of `mode`: prints its rounds and returns its best timed tokens/s."""
+    cmd = [sys.executable, __file__, "--only", mode, *_passed_on(args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.exit(f"{mode} run of pair {pair} failed:\n{proc.stderr[-3000:]}")
+    best = 0.0
+    for label, r in json.loads(lines[-1][len("RESULT ") :])["variants"].items():
+        tok_s = r["tokens"] / r["seconds"]
+        if label != WARMUP_LABEL:
+            best = max(best, tok_s)
+        print(
+            f"pair {pair} {mode:4s} ({label}): {r['samples']} samples, {r['tokens']} tokens in {r['seconds']:.1f} s "
+            f"= {tok_s:.1f} tok/s",
+            flush=True,
+        )
+    return best
 
 
 def _passed_on(args) -> list[str]:
@@ -164,7 +193,9 @@ def _passed_on(args) -> list[str]:
         f"--n={args.n}",
         f"--max-tokens={args.max_tokens}",
         f"--shard-size={args.shard_size}",
+        f"--reserved-cpus={args.reserved_cpus}",
         "--warmup" if args.warmup else "--no-warmup",
+        *(["--all-at-once"] if args.all_at_once else []),
     ]
 
 
