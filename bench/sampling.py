@@ -64,9 +64,9 @@ def _in_flight(config, args) -> int:
 
 
 def run_bare(args) -> dict:
-    """Bare vLLM two ways, on one engine: every request at once, and in consecutive chunks as many as the Ray Data
-    stage keeps in flight (vLLM's CPU backend was measured slower with all 256 requests in one batch than with 128:
-    78 against 188 tok/s). The faster of the two is the baseline."""
+    """Bare vLLM on one engine, in consecutive chunks as many as the Ray Data stage keeps in flight (vLLM's CPU
+    backend was measured slower with all 256 requests in one batch than with 128: 78 against 188 tok/s); with
+    `--all-at-once` also every request in one call, and the faster of the two is the baseline."""
     from orca_ray.core.prompts import student_messages
     from orca_ray.distributed.engine import GenerationEngine, _sampling_params
     from orca_ray.distributed.resources import student_engine_spec

@@ -81,7 +81,8 @@ def _pipeline_cmd(out: Path, *extra: str) -> list[str]:
         f"output_dir={out}",
         "--set",
         "sampling.batch_size=2",
-        # One evaluation at the end instead of three; SFT stays, so the resumed iteration starts from its adapter.
+        # No evaluation of the base model (SFT's and the iteration's remain); SFT stays, so the resumed iteration
+        # starts from its adapter.
         "--set",
         "eval.after_every_stage=false",
         *extra,
