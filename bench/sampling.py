@@ -57,10 +57,10 @@ WARMUP_LABEL = "warm-up, untimed in the ratio"
 
 
 def _in_flight(config, args) -> int:
-    """Problems the sampler stage keeps in flight on one engine: its workers per engine, one shard each."""
+    """Problems the sampler stage keeps in flight on one engine: its tasks per engine, one shard each."""
     from orca_ray.distributed.resources import forwarding_stage_options
 
-    return forwarding_stage_options(config.resources, engines=1)["compute"].max_size * args.shard_size
+    return forwarding_stage_options(config.resources, engines=1)["compute"].size * args.shard_size
 
 
 def run_bare(args) -> dict:

@@ -82,6 +82,11 @@ class StaleFilter:
         return table.filter(pc.invert(stale))
 
 
+def filter_stale(table, **settings):
+    """StaleFilter as a Ray Data task (see orca_ray.distributed.stages for why tasks)."""
+    return StaleFilter(**settings)(table)
+
+
 def _done_shards(out: Path, n_shards: int) -> set[int]:
     return {i for i in range(n_shards) if (out / "verdicts" / f"{practice.shard_name(i)}.parquet").is_file()}
 
@@ -142,16 +147,13 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
     else:
         dataset = _stream(run, session, problems, out, done, source, version, k)
         if mode == "async":
-            dataset = dataset.map_batches(
-                StaleFilter,
+            dataset = rounds.map_stage(
+                dataset,
+                filter_stale,
+                {"publish_dir": publish_dir, "max_staleness": config.loop.max_staleness, "counts_dir": str(out / "stale")},
+                judge_stage_options(config.resources, False),
                 batch_format="pyarrow",
                 batch_size=None,
-                fn_constructor_kwargs={
-                    "publish_dir": publish_dir,
-                    "max_staleness": config.loop.max_staleness,
-                    "counts_dir": str(out / "stale"),
-                },
-                **judge_stage_options(config.resources, False),
             )
         persisted = _persisted(out, done)
         dataset = dataset.union(persisted) if persisted is not None else dataset

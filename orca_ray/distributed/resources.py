@@ -111,21 +111,21 @@ ENGINE_MAX_TASK_RETRIES = 2
 
 
 def forwarding_stage_options(resources: ResourcesConfig, engines: int) -> dict:
-    """Ray Data map_batches options of a stage whose workers forward shards to engine actors: a light CPU share,
-    and two workers per engine so that one shard is being generated while the next is on its way. One shard per
-    worker at a time: Ray Data's default (two) let the first worker that was ready queue both shards and send them
-    to the engine one after the other (measured: SmolLM2 on 2 cores, 2 shards, 130 s instead of 66 s)."""
-    from ray.data import ActorPoolStrategy
+    """Ray Data map_batches options of a stage whose tasks forward shards to engine actors: a light CPU share, and
+    two shards in flight per engine, so that one is being generated while the next is on its way. Tasks, not an
+    actor pool (see orca_ray.distributed.stages): each task holds exactly one shard, where an actor pool with Ray
+    Data's default of two tasks per actor let the first worker that was ready queue both shards and send them to
+    the engine one after the other (measured: SmolLM2 on 2 cores, 2 shards, 130 s instead of 66 s)."""
+    from ray.data import TaskPoolStrategy
 
-    pool = ActorPoolStrategy(size=max(1, 2 * engines), max_tasks_in_flight_per_actor=1)
-    return {"num_cpus": resources.judge_cpus, "compute": pool}
+    return {"num_cpus": resources.judge_cpus, "compute": TaskPoolStrategy(size=max(1, 2 * engines))}
 
 
 def judge_stage_options(resources: ResourcesConfig, llm_tier: bool) -> dict:
-    """The judge: rules are cheap (one worker); with an LLM tier, two workers keep the teacher busy."""
-    from ray.data import ActorPoolStrategy
+    """The judge: rules are cheap (one shard at a time); with an LLM tier, two at once keep the teacher busy."""
+    from ray.data import TaskPoolStrategy
 
-    return {"num_cpus": resources.judge_cpus, "compute": ActorPoolStrategy(size=2 if llm_tier else 1)}
+    return {"num_cpus": resources.judge_cpus, "compute": TaskPoolStrategy(size=2 if llm_tier else 1)}
 
 
 # One synthesis worker drives at most this many agent conversations: they mostly wait on models (asyncio).

@@ -109,23 +109,26 @@ def shard_dataset(session: Session, problems: list[Problem], shard_size: int, sk
         return None
     ds = ray.data.from_items(records, override_num_blocks=len(records))
     if session.teacher_client is not None:
-        ds = ds.map_batches(
-            stages.TeacherSolveStage,
-            batch_size=1,
-            fn_constructor_kwargs={
-                "teacher_client": session.teacher_client,
-                "sampling": _teacher_sampling(session.config),
-            },
-            **forwarding_stage_options(session.config.resources, session.config.resources.teacher.actors),
+        ds = map_stage(
+            ds,
+            stages.solve_shard,
+            {"teacher_client": session.teacher_client, "sampling": _teacher_sampling(session.config)},
+            forwarding_stage_options(session.config.resources, session.config.resources.teacher.actors),
         )
     return ds
 
 
+def map_stage(ds, task, settings: dict, options: dict, **map_kwargs):
+    """`ds` through one stage's task function (orca_ray.distributed.stages), one shard per task."""
+    map_kwargs.setdefault("batch_size", 1)
+    return ds.map_batches(task, fn_kwargs=settings, **map_kwargs, **options)
+
+
 def sample_stage(ds, session: Session, sampling: dict, adapter_source: stages.AdapterSource, lineage: dict):
-    return ds.map_batches(
-        stages.SampleStage,
-        batch_size=1,
-        fn_constructor_kwargs={
+    return map_stage(
+        ds,
+        stages.sample_shard,
+        {
             "engine_handles": session.student.handles,
             "sampling": sampling,
             "adapter_source": adapter_source,
@@ -133,17 +136,17 @@ def sample_stage(ds, session: Session, sampling: dict, adapter_source: stages.Ad
             "system_prompt": session.config.student.system_prompt,
             "metrics_dir": session.metrics_dir,
         },
-        **forwarding_stage_options(session.config.resources, len(session.student.handles)),
+        forwarding_stage_options(session.config.resources, len(session.student.handles)),
     )
 
 
 def judge_stage(ds, session: Session, out_dir: Path | None, emit: str, preference: dict | None = None):
     config = session.config
     llm = session.teacher_client is not None and config.judge.llm_tier
-    return ds.map_batches(
-        stages.JudgeStage,
-        batch_size=1,
-        fn_constructor_kwargs={
+    return map_stage(
+        ds,
+        stages.judge_shard,
+        {
             "judge_config": judge_settings(config),
             "teacher_client": session.teacher_client,
             "teacher_sampling": _teacher_sampling(config),
@@ -153,7 +156,7 @@ def judge_stage(ds, session: Session, out_dir: Path | None, emit: str, preferenc
             "metrics_dir": session.metrics_dir,
             "run_id": session.run_id,
         },
-        **judge_stage_options(config.resources, llm),
+        judge_stage_options(config.resources, llm),
     )
 
 

@@ -5,6 +5,11 @@ every shard's samples, verdicts and preferences are written together, a finished
 resume, and the learner starts on the first shard while later ones are still being sampled. The stages are thin:
 prompts, parsing, judging and preference building are the pure functions of orca_ray.core; generation happens in
 the long-lived engine actors of orca_ray.distributed.engine_pool, reached through their handles.
+
+The stages run as Ray Data tasks (`solve_shard`, `sample_shard`, `judge_shard`), not actor pools: a stage holds nothing worth keeping between shards,
+and an actor pool is started afresh for every dataset, so every round paid for new worker processes importing
+orca_ray while the engine generated beside them (measured, tiny model: a round of one shard took 29 s through actor
+pools against 18 s sent straight to the engine). Tasks run on Ray's pooled workers, which stay warm across rounds.
 """
 
 from __future__ import annotations
@@ -117,11 +122,7 @@ class SampleStage:
         system_prompt: str | None = None,
         metrics_dir: str | None = None,
     ):
-        import ray
-
-        # Spread the stage's workers over the engines; each engine batches whatever its workers send.
-        worker = ray.get_runtime_context().get_actor_id() or "driver"
-        self.engine = engine_handles[hash(worker) % len(engine_handles)]
+        self.engines = engine_handles
         self.sampling = sampling
         self.adapter_source = adapter_source
         self.lineage = lineage
@@ -134,12 +135,14 @@ class SampleStage:
         from orca_ray.core.metrics import MetricNames, stage_metrics
 
         problems = _load(batch, PROBLEMS, Problem)
+        # Shards spread over the engines in turn; each engine batches whatever shards reach it at once.
+        engine = self.engines[int(batch["shard"][0]) % len(self.engines)]
         adapter, version = self.adapter_source.resolve()  # between batches: a newly published adapter is picked up
         conversations = [student_messages(p.question, self.system_prompt) for p in problems]
         requested = len(problems) * int(self.sampling.get("n", 1))
         self.metrics.log({MetricNames.SAMPLER_IN_FLIGHT: requested, MetricNames.POLICY_VERSION: version})
         started = time.perf_counter()
-        results = ray.get(self.engine.chat.remote(conversations, self.sampling, adapter))
+        results = ray.get(engine.chat.remote(conversations, self.sampling, adapter))
         seconds = time.perf_counter() - started
         completions = [[(c.text, c.num_tokens, c.finish_reason) for c in attempts] for attempts in results]
         samples = practice.sample_rows(problems, completions, adapter=adapter, policy_version=version, **self.lineage)
@@ -254,3 +257,21 @@ class JudgeStage:
         (self.out_dir / "counts" / f"{name}.json").write_text(json.dumps(counts))
         write_rows(self.out_dir / "verdicts" / f"{name}.parquet", verdicts, Verdict)
         return rows_to_table(rows, row_type)
+
+
+# ---------------------------------------------------------------- tasks
+# One shard through one stage, as a Ray Data task: `ds.map_batches(sample_shard, fn_kwargs={...})`, the keywords
+# being the stage's constructor's. A stage is built per shard: its constructor only stores its settings. Each
+# stage has its own function so that progress bars and the dashboard name it.
+
+
+def solve_shard(batch: dict, **settings) -> dict:
+    return TeacherSolveStage(**settings)(batch)
+
+
+def sample_shard(batch: dict, **settings) -> dict:
+    return SampleStage(**settings)(batch)
+
+
+def judge_shard(batch: dict, **settings):
+    return JudgeStage(**settings)(batch)
