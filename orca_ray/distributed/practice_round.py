@@ -150,7 +150,11 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
             dataset = rounds.map_stage(
                 dataset,
                 filter_stale,
-                {"publish_dir": publish_dir, "max_staleness": config.loop.max_staleness, "counts_dir": str(out / "stale")},
+                {
+                    "publish_dir": publish_dir,
+                    "max_staleness": config.loop.max_staleness,
+                    "counts_dir": str(out / "stale"),
+                },
                 judge_stage_options(config.resources, False),
                 batch_format="pyarrow",
                 batch_size=None,

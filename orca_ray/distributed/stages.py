@@ -6,10 +6,11 @@ resume, and the learner starts on the first shard while later ones are still bei
 prompts, parsing, judging and preference building are the pure functions of orca_ray.core; generation happens in
 the long-lived engine actors of orca_ray.distributed.engine_pool, reached through their handles.
 
-The stages run as Ray Data tasks (`solve_shard`, `sample_shard`, `judge_shard`), not actor pools: a stage holds nothing worth keeping between shards,
-and an actor pool is started afresh for every dataset, so every round paid for new worker processes importing
-orca_ray while the engine generated beside them (measured, tiny model: a round of one shard took 29 s through actor
-pools against 18 s sent straight to the engine). Tasks run on Ray's pooled workers, which stay warm across rounds.
+The stages run as Ray Data tasks (`solve_shard`, `sample_shard`, `judge_shard`), not actor pools: a stage holds
+nothing worth keeping between shards, and an actor pool is started afresh for every dataset, so every round paid
+for new worker processes importing orca_ray while the engine generated beside them (measured, tiny model: a round
+of one shard took 25 to 30 s through actor pools against 18 to 19 s sent straight to the engine). Tasks run on
+Ray's pooled workers, which stay warm across rounds.
 """
 
 from __future__ import annotations

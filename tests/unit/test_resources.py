@@ -73,4 +73,3 @@ def test_reserved_cpus_reach_the_engine_and_its_environment(monkeypatch):
     monkeypatch.setattr(engine.os, "cpu_count", lambda: 32)
     engine._set_threads(auto)
     assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in engine.os.environ
-
