@@ -119,9 +119,19 @@ def shard_dataset(session: Session, problems: list[Problem], shard_size: int, sk
 
 
 def map_stage(ds, task, settings: dict, options: dict, **map_kwargs):
-    """`ds` through one stage's task function (orca_ray.distributed.stages), one shard per task."""
+    """`ds` through one stage's task function (orca_ray.distributed.stages), one shard per task, as an operator
+    of its own.
+
+    Ray Data fuses consecutive task maps of equal concurrency into one task (one teacher and one student engine
+    give solver, sampler and LLM judge two tasks each), and then a shard would hold its sampler slot while the
+    teacher solves and judges it, so the stages would no longer overlap. Ray Data never fuses an operator that has
+    a `ray_remote_args_fn`; this one adds nothing to the task's arguments."""
     map_kwargs.setdefault("batch_size", 1)
-    return ds.map_batches(task, fn_kwargs=settings, **map_kwargs, **options)
+    return ds.map_batches(task, fn_kwargs=settings, ray_remote_args_fn=_no_extra_args, **map_kwargs, **options)
+
+
+def _no_extra_args() -> dict:
+    return {}
 
 
 def sample_stage(ds, session: Session, sampling: dict, adapter_source: stages.AdapterSource, lineage: dict):

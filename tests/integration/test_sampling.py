@@ -138,3 +138,27 @@ def test_eval_cli_reports_missing_file_clearly(tmp_path):
     )
     assert result.returncode == 2
     assert "no.jsonl: problems file not found" in result.stderr
+
+
+def test_stages_of_equal_concurrency_stay_separate_operators(ray_local):
+    # Fused, a shard would keep its sampler slot while the teacher solves and judges it.
+    import ray
+    from ray.data import TaskPoolStrategy
+
+    from orca_ray.distributed.rounds import map_stage
+
+    # Defined here, so that Ray's workers receive them by value (they cannot import a test module).
+    def _solve_step(batch):
+        return {"shard": batch["shard"], "steps": [f"{batch['steps'][0]}>solve"]}
+
+    def _sample_step(batch):
+        return {"shard": batch["shard"], "steps": [f"{batch['steps'][0]}>sample"]}
+
+    options = {"num_cpus": 0.1, "compute": TaskPoolStrategy(size=2)}
+    ds = ray.data.from_items([{"shard": i, "steps": "in"} for i in range(4)], override_num_blocks=4)
+    ds = map_stage(map_stage(ds, _solve_step, {}, options), _sample_step, {}, options)
+    rows = sorted(ds.take_all(), key=lambda r: r["shard"])
+    assert [r["steps"] for r in rows] == ["in>solve>sample"] * 4
+    operators = [line for line in ds.stats().splitlines() if line.startswith("Operator")]
+    assert any("MapBatches(_solve_step):" in line for line in operators), operators
+    assert any("MapBatches(_sample_step):" in line for line in operators), operators
