@@ -36,7 +36,9 @@ class StudentConfig(Section):
     )
     adapter: str | None = Field(None, description="A LoRA adapter directory to start from (optional).")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Inference dtype for vLLM; 'auto' lets vLLM choose (bf16 on CPU and GPU)."
+        "auto",
+        description="Inference dtype for vLLM; 'auto' lets vLLM choose (bf16 on GPU and on CPUs with native bf16), "
+        "except on a CPU without native bf16 (no AVX512-BF16, AMX or Arm BF16), where it means float32.",
     )
     max_model_len: int = Field(1024, gt=0, description="Context length given to vLLM (prompt + completion).")
     gpu_memory_utilization: float = Field(

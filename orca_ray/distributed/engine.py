@@ -130,6 +130,48 @@ def _sampling_params(sampling: dict):
 SMALL_MACHINE_CORES = 4
 
 
+# CPU flags of native bf16 arithmetic: x86 AVX512-BF16 and AMX, Arm's BF16 extension.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of /proc/cpuinfo's text (x86 'flags', Arm 'Features')."""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return frozenset(flags)
+
+
+def cpu_engine_dtype(requested: str, flags: frozenset[str]) -> str:
+    """The dtype of a CPU engine. Under 'auto' vLLM's CPU backend runs a float32 checkpoint in bfloat16, which a CPU
+    without native bf16 emulates: measured on a 2-core AVX2 EPYC, SmolLM2, 16 x 4 samples of 64 tokens, 20.7 tok/s
+    in bfloat16 against 48.2 in float32. There 'auto' means float32; an explicit dtype is always kept."""
+    if requested != "auto" or not flags or flags & NATIVE_BF16_FLAGS:
+        return requested
+    return "float32"
+
+
+def _resolve_dtype(spec: EngineSpec) -> EngineSpec:
+    # In the engine's process: the CPU that matters is that of the node the engine landed on.
+    import dataclasses
+
+    from vllm.platforms import current_platform
+
+    if spec.dtype != "auto" or not current_platform.is_cpu():
+        return spec
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = cpu_flags(f.read())
+    except OSError:  # not Linux: leave the choice to vLLM
+        return spec
+    dtype = cpu_engine_dtype(spec.dtype, flags)
+    if dtype != spec.dtype:
+        log.info("%s engine: this CPU has no native bf16, so dtype 'auto' runs as %s", spec.setting, dtype)
+    return dataclasses.replace(spec, dtype=dtype)
+
+
 def _set_threads(spec: EngineSpec) -> None:
     # Runs in the engine's process, so the core count is that of the node the engine landed on.
     if spec.reserved_cpus is not None:
@@ -153,6 +195,7 @@ class GenerationEngine:
         _set_threads(spec)
         from vllm import LLM
 
+        spec = _resolve_dtype(spec)
         self.spec = spec
         self._adapters = _AdapterRegistry(spec)
         started = time.perf_counter()
@@ -186,6 +229,7 @@ class AsyncGenerationEngine:
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        spec = _resolve_dtype(spec)
         self.spec = spec
         self._adapters = _AdapterRegistry(spec)
         self._request_ids = itertools.count()

@@ -73,3 +73,16 @@ def test_reserved_cpus_reach_the_engine_and_its_environment(monkeypatch):
     monkeypatch.setattr(engine.os, "cpu_count", lambda: 32)
     engine._set_threads(auto)
     assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in engine.os.environ
+
+
+def test_cpu_engines_without_native_bf16_run_auto_as_float32():
+    from orca_ray.distributed.engine import cpu_engine_dtype, cpu_flags
+
+    avx2 = cpu_flags("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu avx2\n")
+    sapphire = cpu_flags("flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    graviton = cpu_flags("Features\t: fp asimd bf16 i8mm\n")
+    assert "avx2" in avx2 and "avx512_bf16" not in avx2
+    assert cpu_engine_dtype("auto", avx2) == "float32"
+    assert cpu_engine_dtype("auto", sapphire) == cpu_engine_dtype("auto", graviton) == "auto"
+    assert cpu_engine_dtype("bfloat16", avx2) == "bfloat16"  # an explicit dtype is the user's choice
+    assert cpu_engine_dtype("auto", frozenset()) == "auto"  # flags unknown: vLLM decides
