@@ -24,16 +24,21 @@ def _weights(generator, slots, rows, cols, four_dims):
     return torch.randn(shape, generator=generator)
 
 
+def _same_as_vllm(op_name, x, w, start, idx, *args):
+    """Runs orca-ray's and vLLM's op of that name on copies of `start`, asserts they agree, returns ours."""
+    ours, theirs = start.clone(), start.clone()
+    getattr(vllm_cpu_ops, op_name)(x, w, ours, idx, *args)
+    getattr(reference, op_name)(x, w, theirs, idx, *args)
+    torch.testing.assert_close(ours, theirs)
+    return ours
+
+
 @pytest.mark.parametrize("indices", INDEX_CASES.values(), ids=INDEX_CASES.keys())
 @pytest.mark.parametrize("four_dims", [False, True])
 def test_shrink_matches_vllm(indices, four_dims):
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(7, 24, generator=g), _weights(g, 3, 8, 24, four_dims)
-    idx = torch.tensor(indices)
-    ours, theirs = torch.zeros(7, 8), torch.zeros(7, 8)
-    vllm_cpu_ops.bgmv_shrink(x, w, ours, idx, 0.5)
-    reference.bgmv_shrink(x, w, theirs, idx, 0.5)
-    torch.testing.assert_close(ours, theirs)
+    _same_as_vllm("bgmv_shrink", x, w, torch.zeros(7, 8), torch.tensor(indices), 0.5)
 
 
 @pytest.mark.parametrize("indices", INDEX_CASES.values(), ids=INDEX_CASES.keys())
@@ -42,24 +47,15 @@ def test_expand_matches_vllm_with_padding(indices, add_inputs):
     g = torch.Generator().manual_seed(1)
     # The adapter's output (40) is wider than the model's (36): only the common part is written.
     x, w = torch.randn(7, 8, generator=g), _weights(g, 3, 40, 8, four_dims=True)
-    idx = torch.tensor(indices)
-    start = torch.randn(7, 36, generator=g)
-    ours, theirs = start.clone(), start.clone()
-    vllm_cpu_ops.bgmv_expand(x, w, ours, idx, add_inputs)
-    reference.bgmv_expand(x, w, theirs, idx, add_inputs)
-    torch.testing.assert_close(ours, theirs)
+    _same_as_vllm("bgmv_expand", x, w, torch.randn(7, 36, generator=g), torch.tensor(indices), add_inputs)
 
 
 @pytest.mark.parametrize("indices", INDEX_CASES.values(), ids=INDEX_CASES.keys())
 def test_expand_slice_and_prefill_match_vllm(indices, monkeypatch):
     g = torch.Generator().manual_seed(2)
     x, w = torch.randn(7, 8, generator=g), _weights(g, 3, 16, 8, four_dims=False)
-    idx = torch.tensor(indices)
     start = torch.randn(7, 48, generator=g)
-    ours, theirs = start.clone(), start.clone()
-    vllm_cpu_ops.bgmv_expand_slice(x, w, ours, idx, 16, 16, True)
-    reference.bgmv_expand_slice(x, w, theirs, idx, 16, 16, True)
-    torch.testing.assert_close(ours, theirs)
+    ours = _same_as_vllm("bgmv_expand_slice", x, w, start, torch.tensor(indices), 16, 16, True)
     assert not torch.equal(ours, start)
 
     # Prefill (sgmv_*) reaches bgmv_* through lora_ops' globals, which the plugin replaces: sequences of 3 and 4
