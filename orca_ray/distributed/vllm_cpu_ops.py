@@ -85,7 +85,6 @@ NUCLEUS_CANDIDATES = 512
 def top_p_logits(logits, p, full_sort):
     """`logits` with every token outside each row's top-p nucleus set to -inf (in place, as vLLM's own op);
     `full_sort(logits, p)` is vLLM's op, for the rows whose nucleus has more than NUCLEUS_CANDIDATES tokens."""
-
     candidates = min(NUCLEUS_CANDIDATES, logits.shape[1])
     top_logits, _ = logits.topk(candidates, dim=-1)  # sorted, highest first
     # The softmax over the whole row, restricted to the candidates.
