@@ -8,8 +8,8 @@ prompts and sampling parameters, measured in the same run, each in its own proce
 The two modes run alternately, `--repeats` times each (bare, Ray Data, bare, Ray Data, ...): on a small VM the same
 run varies by up to 35% from one hour to the next, and a pair measured minutes apart shares the machine's state.
 Each process first runs one untimed round on other problems (`--no-warmup` skips it), as many as the stage keeps in
-flight: a fresh engine's first rounds run slower. Bare vLLM runs in consecutive chunks of that size (the fastest way
-measured on vLLM's CPU backend; `--all-at-once` also times every request in one call, and the faster counts).
+flight: a fresh engine's first rounds run slower. Bare vLLM runs in consecutive chunks of that size, the stage's cap
+on the engine's batch (`--all-at-once` also times every request in one call, and the faster counts).
 Prints a line per round and per pair; the last line is `ratio=<median over the pairs of Ray Data tok/s over bare
 tok/s>`.
 """
@@ -49,6 +49,7 @@ def _config(args):
             f"sampling.max_tokens={args.max_tokens}",
             f"sampling.batch_size={args.shard_size}",
             f"resources.sampler.reserved_cpus={args.reserved_cpus}",
+            *([f"resources.sampler.shards_in_flight={args.shards_in_flight}"] if args.shards_in_flight else []),
         ],
     )
 
@@ -60,13 +61,13 @@ def _in_flight(config, args) -> int:
     """Problems the sampler stage keeps in flight on one engine: its tasks per engine, one shard each."""
     from orca_ray.distributed.resources import forwarding_stage_options
 
-    return forwarding_stage_options(config.resources, engines=1)["compute"].size * args.shard_size
+    return forwarding_stage_options(config.resources, config.resources.sampler)["compute"].size * args.shard_size
 
 
 def run_bare(args) -> dict:
-    """Bare vLLM on one engine, in consecutive chunks as many as the Ray Data stage keeps in flight (vLLM's CPU
-    backend was measured slower with all 256 requests in one batch than with 128: 78 against 188 tok/s); with
-    `--all-at-once` also every request in one call, and the faster of the two is the baseline."""
+    """Bare vLLM on one engine, in consecutive chunks as many as the Ray Data stage keeps in flight (the same cap
+    on the engine's batch); with `--all-at-once` also every request in one call, and the faster of the two is the
+    baseline."""
     from orca_ray.core.prompts import student_messages
     from orca_ray.distributed.engine import GenerationEngine, _sampling_params
     from orca_ray.distributed.resources import student_engine_spec
@@ -125,6 +126,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--shard-size", type=int, default=16, help="problems per shard in the Ray Data stage")
+    parser.add_argument(
+        "--shards-in-flight",
+        type=int,
+        help="resources.sampler.shards_in_flight (default: the config's); bare vLLM runs in chunks of as many problems",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="pairs of runs (bare, then Ray Data), alternating")
     parser.add_argument(
         "--reserved-cpus",
@@ -143,8 +149,8 @@ def main() -> None:
     parser.add_argument(
         "--all-at-once",
         action="store_true",
-        help="bare vLLM also with every request in one call (on vLLM's CPU backend measured slower and erratic: 70 "
-        "to 134 tok/s against 127 to 196 in chunks)",
+        help="bare vLLM also with every request in one call (the same as the chunks when the stage holds every "
+        "problem at once, as with the defaults)",
     )
     parser.add_argument("--only", choices=["bare", "ray"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -154,7 +160,8 @@ def main() -> None:
         return
     print(
         f"model={args.model} problems={args.problems} n={args.n} max_tokens={args.max_tokens} "
-        f"shard_size={args.shard_size} reserved_cpus={args.reserved_cpus} repeats={args.repeats}",
+        f"shard_size={args.shard_size} shards_in_flight={args.shards_in_flight or 'config'} "
+        f"reserved_cpus={args.reserved_cpus} repeats={args.repeats}",
         flush=True,
     )
     ratios = []
@@ -193,6 +200,7 @@ def _passed_on(args) -> list[str]:
         f"--n={args.n}",
         f"--max-tokens={args.max_tokens}",
         f"--shard-size={args.shard_size}",
+        *([f"--shards-in-flight={args.shards_in_flight}"] if args.shards_in_flight else []),
         f"--reserved-cpus={args.reserved_cpus}",
         "--warmup" if args.warmup else "--no-warmup",
         *(["--all-at-once"] if args.all_at_once else []),

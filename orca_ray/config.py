@@ -307,6 +307,13 @@ class EngineResources(Section):
     gpus_per_actor: float = Field(0, ge=0, description="GPUs each actor holds (= tensor_parallel_size on GPU).")
     cpus_per_actor: float = Field(0.5, gt=0, description="Logical CPUs each actor holds.")
     tensor_parallel_size: int = Field(1, gt=0, description="GPUs one engine spans (tensor parallel).")
+    shards_in_flight: int = Field(
+        4,
+        gt=0,
+        description="Shards sent to each engine at once: its batch holds up to shards_in_flight x "
+        "sampling.batch_size problems x sampling.n samples, and a finished shard's place is refilled while the "
+        "others generate (SmolLM2 on 2 cores: 488, 640 and 666 tok/s with 64, 128 and 256 sequences at once).",
+    )
     cpu_affinity: list[int] | None = Field(
         None, description="CPU engines: pin the engine to these cores (benchmarks; None: let the OS schedule)."
     )

@@ -30,24 +30,67 @@ def init_ray(resources: ResourcesConfig) -> dict:
 
     if ray.is_initialized():
         return ray.cluster_resources()
-    runtime_env = {"env_vars": worker_env()}
     address = os.environ.get("RAY_ADDRESS")
     if address:
         log.info("attaching to the Ray cluster at %s", address)
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        ray.init(address=address, runtime_env={"env_vars": worker_env()}, log_to_driver=True)
     else:
+        # A local Ray's workers inherit this process's environment through its raylet. Passing the variables as
+        # the job's runtime_env instead would give the job's workers another runtime-env key than the workers Ray
+        # starts in advance at init, which then sat idle while the first stage tasks waited for new processes.
+        for key, value in worker_env().items():
+            os.environ.setdefault(key, value)
         num_cpus = local_num_cpus(resources)
         log.info("starting a local Ray with %d logical CPUs (dashboard: %s)", num_cpus, resources.dashboard)
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=resources.dashboard,
             dashboard_host="127.0.0.1",  # never exposed beyond this machine by default
-            runtime_env=runtime_env,
             log_to_driver=True,
         )
+    _configure_ray_data()
     offered = ray.cluster_resources()
     log.info("Ray resources: %s", {k: v for k, v in offered.items() if k in ("CPU", "GPU", "memory")})
     return offered
+
+
+def _configure_ray_data() -> None:
+    """Ray Data settings for orca-ray's datasets, in the driver that builds them.
+
+    Ray Data's per-operator resource reservation held every operator to one running task for about a second at
+    the start of each dataset (until its first refresh of the cluster's resources), so a round's shards reached
+    the engine one, then the rest a second later, and the engine generated for the first alone. Each stage here
+    has an explicit task cap (orca_ray.distributed.resources) and its rows are a few kilobytes of JSON, which is
+    what the reservation would otherwise protect."""
+    from ray.data import DataContext
+
+    DataContext.get_current().op_resource_reservation_enabled = False
+
+
+def start_stage_workers(count: int) -> int:
+    """Run a dataset of `count` tasks at once, each importing the stage code, so that Ray's worker pool holds that
+    many warm workers and Ray Data its own actors before the first round.
+
+    Ray starts a worker process whenever more tasks run at once than it has idle workers, and Ray Data starts two
+    actors of its own (statistics, autoscaling) on its first dataset, taking two workers from the pool. On a small
+    machine that happened in the middle of a round, and each new process spent about a second of CPU importing
+    Ray Data and orca-ray on the cores the engine was generating on. Returns the number of distinct workers."""
+    import ray.data
+    from ray.data import TaskPoolStrategy
+
+    ds = ray.data.from_items([{"task": i} for i in range(count)], override_num_blocks=count)
+    ds = ds.map_batches(_import_stage_code, batch_size=1, num_cpus=0, compute=TaskPoolStrategy(size=count))
+    return len({r["pid"] for r in ds.take_all()})
+
+
+def _import_stage_code(batch: dict) -> dict:
+    import time
+
+    import orca_ray.distributed.stages  # noqa: F401
+
+    # Held briefly, so that the tasks overlap and each one takes a worker of its own.
+    time.sleep(0.5)
+    return {"pid": [os.getpid()]}
 
 
 def shutdown_ray() -> None:

@@ -227,6 +227,7 @@ class AsyncGenerationEngine:
     def __init__(self, spec: EngineSpec):
         _set_threads(spec)
         from vllm import AsyncEngineArgs
+        from vllm.usage.usage_lib import UsageContext
         from vllm.v1.engine.async_llm import AsyncLLM
 
         spec = _resolve_dtype(spec)
@@ -238,7 +239,12 @@ class AsyncGenerationEngine:
         self._in_flight = 0
         started = time.perf_counter()
         try:
-            self.llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**spec.engine_kwargs(), disable_log_stats=True))
+            # vLLM sizes its scheduler by usage context: AsyncLLM's default (an engine behind a server) allows half
+            # the sequences and tokens per step of `vllm.LLM`'s offline defaults (on CPU 128 and 2048 against 256
+            # and 4096), and a sampler is an offline batch job.
+            self.llm = AsyncLLM.from_engine_args(
+                AsyncEngineArgs(**spec.engine_kwargs(), disable_log_stats=True), usage_context=UsageContext.LLM_CLASS
+            )
         except Exception as err:  # noqa: BLE001 - re-raised with the setting to change
             raise EngineError(explain_start_failure(err, spec)) from err
         self._tokenizer = self.llm.get_tokenizer()

@@ -110,15 +110,27 @@ ENGINE_MAX_RESTARTS = 2
 ENGINE_MAX_TASK_RETRIES = 2
 
 
-def forwarding_stage_options(resources: ResourcesConfig, engines: int) -> dict:
+def forwarding_stage_options(resources: ResourcesConfig, engines: EngineResources) -> dict:
     """Ray Data map_batches options of a stage whose tasks forward shards to engine actors: a light CPU share, and
-    two shards in flight per engine, so that one is being generated while the next is on its way. Tasks, not an
-    actor pool (see orca_ray.distributed.stages): each task holds exactly one shard, where an actor pool with Ray
-    Data's default of two tasks per actor let the first worker that was ready queue both shards and send them to
-    the engine one after the other (measured: SmolLM2 on 2 cores, 2 shards, 130 s instead of 66 s)."""
+    `shards_in_flight` shards per engine, so that its batch stays full while a finished shard is replaced. Tasks,
+    not an actor pool (see orca_ray.distributed.stages): each task holds exactly one shard, where an actor pool
+    with Ray Data's default of two tasks per actor let the first worker that was ready queue both shards and send
+    them to the engine one after the other (measured: SmolLM2 on 2 cores, 2 shards, 130 s instead of 66 s)."""
     from ray.data import TaskPoolStrategy
 
-    return {"num_cpus": resources.judge_cpus, "compute": TaskPoolStrategy(size=max(1, 2 * engines))}
+    size = max(1, engines.shards_in_flight * engines.actors)
+    return {"num_cpus": resources.judge_cpus, "compute": TaskPoolStrategy(size=size)}
+
+
+def stage_task_slots(config: RunConfig) -> int:
+    """Ray Data tasks a round runs at once at most: the sampler's, the teacher solver's, the judge's and one more
+    (the next shard's read, or async mode's staleness filter); what `cluster.start_stage_workers` starts."""
+    res = config.resources
+    sampler = forwarding_stage_options(res, res.sampler)["compute"].size
+    llm_teacher = config.teacher.backend != "symbolic"
+    solver = forwarding_stage_options(res, res.teacher)["compute"].size if llm_teacher else 0
+    judge = judge_stage_options(res, llm_teacher and config.judge.llm_tier)["compute"].size
+    return sampler + solver + judge + 1
 
 
 def judge_stage_options(resources: ResourcesConfig, llm_tier: bool) -> dict:

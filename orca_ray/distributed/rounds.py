@@ -18,6 +18,7 @@ from orca_ray.distributed.engine_pool import EnginePool
 from orca_ray.distributed.resources import (
     forwarding_stage_options,
     judge_stage_options,
+    stage_task_slots,
     student_engine_spec,
     teacher_engine_spec,
 )
@@ -54,11 +55,15 @@ def open_session(config: RunConfig, student_model_dir: str):
     only if this session started it)."""
     import ray
 
-    from orca_ray.distributed.cluster import init_ray, shutdown_ray
+    from orca_ray.distributed.cluster import init_ray, shutdown_ray, start_stage_workers
     from orca_ray.models import prepare_model
 
     started_ray = not ray.is_initialized()
     init_ray(config.resources)
+    if started_ray:
+        # A local Ray, usually a small machine: its stage workers start now rather than beside a generating engine.
+        workers = start_stage_workers(stage_task_slots(config))
+        log.info("%d Ray workers ready for the stages", workers)
     student = teacher = None
     try:
         student = EnginePool.start("student", student_engine_spec(config, student_model_dir), config.resources.sampler)
@@ -114,7 +119,7 @@ def shard_dataset(session: Session, problems: list[Problem], shard_size: int, sk
             ds,
             stages.solve_shard,
             {"teacher_client": session.teacher_client, "sampling": _teacher_sampling(session.config)},
-            forwarding_stage_options(session.config.resources, session.config.resources.teacher.actors),
+            forwarding_stage_options(session.config.resources, session.config.resources.teacher),
         )
     return ds
 
@@ -151,7 +156,7 @@ def sample_stage(ds, session: Session, sampling: dict, adapter_source: stages.Ad
             "system_prompt": session.config.student.system_prompt,
             "metrics_dir": session.metrics_dir,
         },
-        forwarding_stage_options(session.config.resources, len(session.student.handles)),
+        forwarding_stage_options(session.config.resources, session.config.resources.sampler),
     )
 
 

@@ -41,13 +41,26 @@ def test_trainer_scaling_and_precision_follow_devices():
     assert training_precision(gpu) == "bf16"
 
 
-def test_forwarding_stages_keep_two_shards_in_flight_per_engine():
+def test_forwarding_stages_keep_shards_in_flight_per_engine():
     # Tasks, one shard each: with an actor pool and Ray Data's default of two tasks per actor, the first worker to
     # start took both shards and generated them one after the other.
     from ray.data import TaskPoolStrategy
 
-    options = forwarding_stage_options(load_config(None).resources, engines=3)
-    assert isinstance(options["compute"], TaskPoolStrategy) and options["compute"].size == 6
+    resources = load_config(None, ["resources.sampler.actors=3"]).resources
+    options = forwarding_stage_options(resources, resources.sampler)
+    assert isinstance(options["compute"], TaskPoolStrategy) and options["compute"].size == 3 * 4
+    resources = load_config(None, ["resources.teacher.actors=2", "resources.teacher.shards_in_flight=1"]).resources
+    assert forwarding_stage_options(resources, resources.teacher)["compute"].size == 2
+
+
+def test_stage_workers_cover_every_task_a_round_runs_at_once():
+    from orca_ray.distributed.resources import stage_task_slots
+
+    # Symbolic teacher: 4 sampler tasks, 1 rule judge, 1 more (the next shard's read or the staleness filter).
+    assert stage_task_slots(load_config(None)) == 4 + 1 + 1
+    llm = ["teacher.backend=vllm", "teacher.model=tiny-llama", "resources.teacher.shards_in_flight=2"]
+    # An LLM teacher adds its solver tasks and a second judge task (the LLM tier).
+    assert stage_task_slots(load_config(None, llm)) == 4 + 2 + 2 + 1
 
 
 def test_reserved_cpus_reach_the_engine_and_its_environment(monkeypatch):
