@@ -67,7 +67,7 @@ def _configure_ray_data() -> None:
     DataContext.get_current().op_resource_reservation_enabled = False
 
 
-def start_stage_workers(count: int) -> int:
+def start_stage_workers(count: int, cpus_per_task: float) -> int:
     """Run a dataset of `count` tasks at once, each importing the stage code, so that Ray's worker pool holds that
     many warm workers and Ray Data its own actors before the first round.
 
@@ -79,7 +79,7 @@ def start_stage_workers(count: int) -> int:
     from ray.data import TaskPoolStrategy
 
     ds = ray.data.from_items([{"task": i} for i in range(count)], override_num_blocks=count)
-    ds = ds.map_batches(_import_stage_code, batch_size=1, num_cpus=0, compute=TaskPoolStrategy(size=count))
+    ds = ds.map_batches(_import_stage_code, batch_size=1, num_cpus=cpus_per_task, compute=TaskPoolStrategy(size=count))
     return len({r["pid"] for r in ds.take_all()})
 
 

@@ -62,7 +62,7 @@ def open_session(config: RunConfig, student_model_dir: str):
     init_ray(config.resources)
     if started_ray:
         # A local Ray, usually a small machine: its stage workers start now rather than beside a generating engine.
-        workers = start_stage_workers(stage_task_slots(config))
+        workers = start_stage_workers(stage_task_slots(config), config.resources.judge_cpus)
         log.info("%d Ray workers ready for the stages", workers)
     student = teacher = None
     try:
