@@ -28,6 +28,7 @@ def init_ray(resources: ResourcesConfig) -> dict:
     """Start or attach to Ray; returns what the cluster offers ({'CPU': .., 'GPU': ..})."""
     import ray
 
+    _configure_ray_data()  # also where the caller started Ray itself: the setting is the driver's, not Ray's
     if ray.is_initialized():
         return ray.cluster_resources()
     address = os.environ.get("RAY_ADDRESS")
@@ -48,7 +49,6 @@ def init_ray(resources: ResourcesConfig) -> dict:
             dashboard_host="127.0.0.1",  # never exposed beyond this machine by default
             log_to_driver=True,
         )
-    _configure_ray_data()
     offered = ray.cluster_resources()
     log.info("Ray resources: %s", {k: v for k, v in offered.items() if k in ("CPU", "GPU", "memory")})
     return offered
