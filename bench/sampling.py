@@ -10,6 +10,9 @@ run varies by up to 35% from one hour to the next, and a pair measured minutes a
 Each process first runs one untimed round on other problems (`--no-warmup` skips it), as many as the stage keeps in
 flight: a fresh engine's first rounds run slower. Bare vLLM runs in consecutive chunks of that size, the stage's cap
 on the engine's batch (`--all-at-once` also times every request in one call, and the faster counts).
+`--idle-ray` adds a third run to each pair: bare vLLM while a local Ray of the pipeline's shape (its stage workers
+and Ray Data's two actors started, nothing running) sits idle in another process, the share of the gap that is Ray
+being on the machine at all.
 Prints a line per round and per pair; the last line is `ratio=<median over the pairs of Ray Data tok/s over bare
 tok/s>`.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -119,6 +123,48 @@ def run_ray(args) -> dict:
     return {"variants": variants}
 
 
+def run_bare_beside_idle_ray(args) -> dict:
+    """`run_bare` while another process holds a local Ray started the way a run starts it (`hold_idle_ray`)."""
+    holder = subprocess.Popen(
+        [sys.executable, __file__, "--only", "idle-ray", *_passed_on(args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for line in holder.stdout:
+            if line.startswith("READY"):
+                break
+        else:
+            sys.exit(f"the idle Ray did not start (exit code {holder.wait()})")
+        return run_bare(args)
+    finally:
+        holder.stdin.close()  # the holder's signal to shut its Ray down
+        try:
+            holder.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+
+
+def hold_idle_ray(args) -> None:
+    """A local Ray with the stage workers and Ray Data's actors a run starts, idle until stdin closes."""
+    from orca_ray.distributed.cluster import init_ray, shutdown_ray, start_stage_workers
+    from orca_ray.distributed.resources import stage_task_slots
+
+    config = _config(args)
+    init_ray(config.resources)
+    try:
+        start_stage_workers(stage_task_slots(config), config.resources.judge_cpus)
+        print("READY", flush=True)
+        os.dup2(2, 1)  # nobody reads this process's stdout from now on: a full pipe would block its shutdown
+        sys.stdin.read()
+    finally:
+        shutdown_ray()
+
+
+MODES = {"bare": run_bare, "ray": run_ray, "bare-beside-ray": run_bare_beside_idle_ray}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
@@ -152,11 +198,18 @@ def main() -> None:
         help="bare vLLM also with every request in one call (the same as the chunks when the stage holds every "
         "problem at once, as with the defaults)",
     )
-    parser.add_argument("--only", choices=["bare", "ray"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--idle-ray",
+        action="store_true",
+        help="each pair also runs bare vLLM beside an idle local Ray of the pipeline's shape (not in the ratio)",
+    )
+    parser.add_argument("--only", choices=[*MODES, "idle-ray"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only == "idle-ray":
+        hold_idle_ray(args)
+        return
     if args.only:
-        result = run_bare(args) if args.only == "bare" else run_ray(args)
-        print("RESULT " + json.dumps(result), flush=True)
+        print("RESULT " + json.dumps(MODES[args.only](args)), flush=True)
         return
     print(
         f"model={args.model} problems={args.problems} n={args.n} max_tokens={args.max_tokens} "
@@ -164,11 +217,21 @@ def main() -> None:
         f"reserved_cpus={args.reserved_cpus} repeats={args.repeats}",
         flush=True,
     )
-    ratios = []
+    ratios, floors = [], []
+    modes = ("bare", "ray", "bare-beside-ray") if args.idle_ray else ("bare", "ray")
     for pair in range(1, args.repeats + 1):
-        speed = {mode: _measure(mode, pair, args) for mode in ("bare", "ray")}
+        speed = {mode: _measure(mode, pair, args) for mode in modes}
         ratios.append(speed["ray"] / speed["bare"])
         print(f"pair {pair}: Ray Data {speed['ray']:.1f} / bare {speed['bare']:.1f} tok/s = {ratios[-1]:.3f}")
+        if args.idle_ray:
+            floors.append(speed["bare-beside-ray"] / speed["bare"])
+            print(
+                f"pair {pair}: bare beside an idle Ray {speed['bare-beside-ray']:.1f} / bare {speed['bare']:.1f} tok/s "
+                f"= {floors[-1]:.3f}"
+            )
+    if floors:
+        listed = ", ".join(f"{r:.3f}" for r in floors)
+        print(f"bare beside an idle Ray / bare: {listed}, median {statistics.median(floors):.3f}")
     print(f"pair ratios: {', '.join(f'{r:.3f}' for r in ratios)} (min {min(ratios):.3f}, max {max(ratios):.3f})")
     print(f"ratio={statistics.median(ratios):.3f}")
 
@@ -186,7 +249,7 @@ def _measure(mode: str, pair: int, args) -> float:
         if label != WARMUP_LABEL:
             best = max(best, tok_s)
         print(
-            f"pair {pair} {mode:4s} ({label}): {r['samples']} samples, {r['tokens']} tokens in {r['seconds']:.1f} s "
+            f"pair {pair} {mode} ({label}): {r['samples']} samples, {r['tokens']} tokens in {r['seconds']:.1f} s "
             f"= {tok_s:.1f} tok/s",
             flush=True,
         )
