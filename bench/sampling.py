@@ -148,13 +148,11 @@ def run_bare_beside_idle_ray(args) -> dict:
 
 def hold_idle_ray(args) -> None:
     """A local Ray with the stage workers and Ray Data's actors a run starts, idle until stdin closes."""
-    from orca_ray.distributed.cluster import init_ray, shutdown_ray, start_stage_workers
-    from orca_ray.distributed.resources import stage_task_slots
+    from orca_ray.distributed.cluster import shutdown_ray
+    from orca_ray.distributed.rounds import start_ray
 
-    config = _config(args)
-    init_ray(config.resources)
     try:
-        start_stage_workers(stage_task_slots(config), config.resources.judge_cpus)
+        start_ray(_config(args))
         print("READY", flush=True)
         os.dup2(2, 1)  # nobody reads this process's stdout from now on: a full pipe would block its shutdown
         sys.stdin.read()

@@ -49,14 +49,12 @@ class Session:
         self.student_model_dir = model_dir
 
 
-@contextlib.contextmanager
-def open_session(config: RunConfig, student_model_dir: str):
-    """Start (or attach to) Ray, start the student engines and the teacher, and stop them all at the end (Ray
-    only if this session started it)."""
+def start_ray(config: RunConfig) -> bool:
+    """Start (or attach to) Ray for a run; True when this call started it (a local Ray), which then also holds
+    the stages' workers."""
     import ray
 
-    from orca_ray.distributed.cluster import init_ray, shutdown_ray, start_stage_workers
-    from orca_ray.models import prepare_model
+    from orca_ray.distributed.cluster import init_ray, start_stage_workers
 
     started_ray = not ray.is_initialized()
     init_ray(config.resources)
@@ -64,6 +62,17 @@ def open_session(config: RunConfig, student_model_dir: str):
         # A local Ray, usually a small machine: its stage workers start now rather than beside a generating engine.
         workers = start_stage_workers(stage_task_slots(config), config.resources.judge_cpus)
         log.info("%d Ray workers ready for the stages", workers)
+    return started_ray
+
+
+@contextlib.contextmanager
+def open_session(config: RunConfig, student_model_dir: str):
+    """Start (or attach to) Ray, start the student engines and the teacher, and stop them all at the end (Ray
+    only if this session started it)."""
+    from orca_ray.distributed.cluster import shutdown_ray
+    from orca_ray.models import prepare_model
+
+    started_ray = start_ray(config)
     student = teacher = None
     try:
         student = EnginePool.start("student", student_engine_spec(config, student_model_dir), config.resources.sampler)
