@@ -10,6 +10,50 @@ import sys
 
 from orca_ray.errors import OrcaRayError
 
+DESCRIPTION = """\
+orca-ray teaches a small language model math word problems the Orca-Math way: a teacher
+writes step-by-step solutions, the student is fine-tuned on them (SFT), then it practises:
+it samples answers, the teacher judges them, and KTO or DPO learns from the right and the
+wrong ones, round after round, with held-out accuracy after every stage. One YAML config
+runs it on Ray, vLLM and TRL, on a laptop's CPU or on a GPU cluster."""
+
+# One example per command, in the order a new user meets them (tests/unit/test_cli.py checks every command has one).
+EXAMPLES = (
+    ("demo", "orca-ray demo"),
+    ("run", "orca-ray run jobs/configs/tiny.yaml --set loop.iterations=2"),
+    ("config", "orca-ray config keys"),
+    ("models", "orca-ray models prepare smollm2-135m-instruct"),
+    ("problems", "orca-ray problems generate --n 100 --out problems.jsonl"),
+    ("judge", "orca-ray judge responses.jsonl --out verdicts.jsonl"),
+    ("sample", "orca-ray sample jobs/configs/demo.yaml --problems problems.jsonl --out runs/samples"),
+    ("eval", "orca-ray eval jobs/configs/demo.yaml --data gsm8k-test --limit 100"),
+    ("train", "orca-ray train jobs/configs/demo.yaml --method sft --data runs/<id>/sft/data.parquet"),
+    ("synthesize", "orca-ray synthesize jobs/configs/demo.yaml --set synthesis.seeds=20"),
+)
+
+
+def _epilog() -> str:
+    width = max(len(name) for name, _ in EXAMPLES)
+    lines = [f"  {name.ljust(width)}  {example}" for name, example in EXAMPLES]
+    return "\n".join(
+        [
+            "examples, one per command:",
+            *lines,
+            "",
+            "`orca-ray COMMAND --help` shows a command's options; README.md the rest.",
+        ]
+    )
+
+
+def package_version() -> str:
+    """orca-ray's version from the installed package's metadata (pyproject.toml's `version`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("orca-ray")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed)"
+
 
 def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     if required:
@@ -27,9 +71,15 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orca-ray", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="orca-ray",
+        description=DESCRIPTION,
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"orca-ray {package_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
 
     models = sub.add_parser("models", help="prepare models as local directories")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")

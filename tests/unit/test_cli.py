@@ -1,7 +1,15 @@
-"""The CLI's contract for config errors: non-zero exit, the key and the file named, no traceback."""
+"""The CLI's contract: config errors exit non-zero naming the key and the file, without a traceback; --help says what
+orca-ray is, with an example per command; --version is the package's."""
 
+import argparse
+import shlex
 import subprocess
 import sys
+from importlib.metadata import version
+
+import pytest
+
+from orca_ray.cli import EXAMPLES, build_parser
 
 
 def _cli(*args):
@@ -30,3 +38,36 @@ def test_config_keys_lists_every_section():
     assert result.returncode == 0
     for key in ("sampling.temperature", "training.preference.beta", "resources.trainer.workers"):
         assert key in result.stdout
+
+
+def _subcommands() -> list[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return list(action.choices)
+
+
+def test_help_says_what_orca_ray_is_and_shows_an_example_per_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    # Guards the regression of issue 25: the help opened with the developer docstring cut mid-sentence.
+    assert "Parsers live here" not in text
+    assert "Orca-Math" in text and "teacher" in text and "student" in text
+    examples = text.split("examples, one per command:", 1)[1]
+    for command in _subcommands():
+        assert f"orca-ray {command}" in examples, f"no example for `orca-ray {command}` in --help"
+
+
+def test_every_example_parses():
+    parser = build_parser()
+    assert sorted(name for name, _ in EXAMPLES) == sorted(_subcommands())
+    for name, example in EXAMPLES:
+        args = parser.parse_args(shlex.split(example)[1:])
+        assert args.command == name
+
+
+def test_version_comes_from_package_metadata():
+    result = _cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"orca-ray {version('orca-ray')}"
