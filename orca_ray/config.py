@@ -74,7 +74,14 @@ class TeacherConfig(Section):
     max_tokens: int = Field(1024, gt=0, description="Longest teacher reply, in tokens.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="vllm: engine dtype.")
     max_model_len: int = Field(4096, gt=0, description="vllm: context length.")
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vllm: share of accelerator memory.")
+    gpu_memory_utilization: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="vllm: share of accelerator memory the teacher's engine takes. None: 0.9 on GPU "
+        "(resources.teacher.gpus_per_actor > 0) and 0.15 on CPU, where it is a share of host RAM that must fit beside "
+        "the student's engine (student.gpu_memory_utilization, 0.3).",
+    )
     trust_remote_code: bool = Field(False, description="vllm: run model code from the hub.")
 
     @model_validator(mode="after")

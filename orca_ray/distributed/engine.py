@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -198,11 +199,11 @@ class GenerationEngine:
         spec = _resolve_dtype(spec)
         self.spec = spec
         self._adapters = _AdapterRegistry(spec)
-        started = time.perf_counter()
+        started, memory = time.perf_counter(), cpu_host_memory()
         try:
             self.llm = LLM(**spec.engine_kwargs())
         except Exception as err:  # noqa: BLE001 - re-raised with the setting to change
-            raise EngineError(explain_start_failure(err, spec)) from err
+            raise EngineError(explain_start_failure(err, spec, memory)) from err
         self.start_seconds = time.perf_counter() - started
         log.info("vLLM engine for %s ready in %.1f s", spec.model_dir, self.start_seconds)
 
@@ -237,7 +238,7 @@ class AsyncGenerationEngine:
         self._tokens = 0
         self._requests = 0
         self._in_flight = 0
-        started = time.perf_counter()
+        started, memory = time.perf_counter(), cpu_host_memory()
         try:
             # vLLM sizes its scheduler by usage context: AsyncLLM's default (an engine behind a server) allows half
             # the sequences and tokens per step of `vllm.LLM`'s offline defaults (on CPU 128 and 2048 against 256
@@ -246,7 +247,7 @@ class AsyncGenerationEngine:
                 AsyncEngineArgs(**spec.engine_kwargs(), disable_log_stats=True), usage_context=UsageContext.LLM_CLASS
             )
         except Exception as err:  # noqa: BLE001 - re-raised with the setting to change
-            raise EngineError(explain_start_failure(err, spec)) from err
+            raise EngineError(explain_start_failure(err, spec, memory)) from err
         self._tokenizer = self.llm.get_tokenizer()
         self.start_seconds = time.perf_counter() - started
         log.info("async vLLM engine for %s ready in %.1f s", spec.model_dir, self.start_seconds)
@@ -296,17 +297,70 @@ class AsyncGenerationEngine:
         self.llm.shutdown()
 
 
-def explain_start_failure(err: Exception, spec: EngineSpec) -> str:
-    """An engine start error rewritten to name the setting a user should change."""
-    text = f"{type(err).__name__}: {err}"
-    lowered = text.lower()
-    hint = ""
-    if any(word in lowered for word in ("memory", "kv cache", "oom", "insufficient")):
-        hint = (
-            f" -- the engine ran out of memory: lower {spec.setting}.max_model_len (now {spec.max_model_len}) or "
-            f"adjust {spec.setting}.gpu_memory_utilization (now {spec.gpu_memory_utilization}); on CPU the KV cache "
-            "size is VLLM_CPU_KVCACHE_SPACE (GiB)"
+GIB = 1024**3
+_MEMORY_WORDS = ("memory", "kv cache", "oom", "insufficient")
+
+
+def parse_meminfo(text: str) -> tuple[int, int] | None:
+    """(total, available) bytes from /proc/meminfo's text; None when either is missing.
+
+    >>> parse_meminfo("MemTotal:       2048 kB\\nMemFree: 10 kB\\nMemAvailable:    1024 kB\\n")
+    (2097152, 1048576)
+    """
+    values = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("MemTotal", "MemAvailable") and rest.split():
+            values[key] = int(rest.split()[0]) * 1024
+    return (values["MemTotal"], values["MemAvailable"]) if len(values) == 2 else None
+
+
+def cpu_host_memory() -> tuple[int, int] | None:
+    """This node's (total, available) RAM when the engine runs on vLLM's CPU backend, where vLLM reserves
+    gpu_memory_utilization x total up front and fails when that is more than is available; else None."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return None
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            return parse_meminfo(f.read())
+    except OSError:
+        return None
+
+
+def _memory_advice(spec: EngineSpec, host_memory: tuple[int, int] | None) -> str | None:
+    if not host_memory:
+        return None
+    total, free = host_memory
+    share = spec.gpu_memory_utilization
+    if share * total <= free:
+        return None
+    key = f"{spec.setting}.gpu_memory_utilization"
+    fits = math.floor(90 * free / total) / 100  # a tenth of the free memory left as margin
+    change = f"set {key} to {fits} or less" if fits >= 0.01 else "free host memory"
+    return (
+        f"on CPU {key}={share} reserves {share * total / GIB:.1f} GiB of host RAM but only {free / GIB:.1f} of "
+        f"{total / GIB:.1f} GiB are free (other engines hold theirs): {change}"
+    )
+
+
+def explain_start_failure(err: Exception, spec: EngineSpec, host_memory: tuple[int, int] | None = None) -> str:
+    """An engine start error as one line: why it failed and the setting to change, then vLLM's own words.
+    `host_memory` is the node's (total, available) RAM measured before the start on CPU (`cpu_host_memory`): vLLM
+    there reports a reservation larger than the free RAM only in its engine process's output, and the error the
+    caller gets says "Engine core initialization failed. See root cause above"."""
+    detail = " ".join(f"{type(err).__name__}: {err}".split())
+    lowered = detail.lower()
+    why = _memory_advice(spec, host_memory)
+    if why is None and any(word in lowered for word in _MEMORY_WORDS):
+        why = (
+            f"the engine ran out of memory: lower {spec.setting}.max_model_len (now {spec.max_model_len}) or adjust "
+            f"{spec.setting}.gpu_memory_utilization (now {spec.gpu_memory_utilization}); on CPU the KV cache size is "
+            "VLLM_CPU_KVCACHE_SPACE (GiB)"
         )
-    elif "lora" in lowered:
-        hint = f" -- check {spec.setting}.max_lora_rank (now {spec.max_lora_rank}) against the adapter's rank"
-    return f"vLLM engine for {spec.model_dir} failed to start ({spec.setting} settings): {text[:2000]}{hint}"
+    elif why is None and "lora" in lowered:
+        why = f"check {spec.setting}.max_lora_rank (now {spec.max_lora_rank}) against the adapter's rank"
+    elif why is None:
+        why = "the cause is in the engine's output above (its EngineCore lines)"
+    return f"{spec.setting} engine for {spec.model_dir} failed to start: {why}. vLLM said: {detail[:300]}"

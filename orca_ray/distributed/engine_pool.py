@@ -20,6 +20,17 @@ from orca_ray.errors import EngineError
 log = logging.getLogger(__name__)
 
 
+def start_failure_line(actor_error: str) -> str | None:
+    """The EngineError an engine's constructor raised (`explain_start_failure`'s one line), out of the text of the
+    ActorDiedError Ray raises on the caller's side (Ray 2.60 keeps the creation task's error only as text there).
+
+    >>> start_failure_line("The actor died ...\\n  File x\\norca_ray.errors.EngineError: teacher engine ...: why")
+    'teacher engine ...: why'
+    """
+    found = [line.split("EngineError: ", 1)[1] for line in actor_error.splitlines() if "EngineError: " in line]
+    return found[-1].strip() if found else None
+
+
 @dataclass
 class EnginePool:
     role: str
@@ -72,8 +83,7 @@ class EnginePool:
             ) from err
         except ray.exceptions.RayActorError as err:
             self.shutdown()
-            cause = getattr(err, "cause", None) or err
-            raise EngineError(f"{self.role} engine failed to start: {cause}") from err
+            raise EngineError(start_failure_line(str(err)) or f"{self.role} engine failed to start: {err}") from err
 
     def shutdown(self) -> None:
         import ray

@@ -80,6 +80,20 @@ def student_engine_spec(config: RunConfig, model_dir: str):
     )
 
 
+# The teacher engine's share of memory when teacher.gpu_memory_utilization is None. On a GPU it has the device to
+# itself. On CPU vLLM reserves the share of host RAM up front, beside the student's engine (0.3 by default): 0.9
+# cannot fit there, and 0.15 (3.6 GiB of 24) ran the tiny pipeline with a vLLM teacher.
+TEACHER_MEMORY_SHARE_GPU = 0.9
+TEACHER_MEMORY_SHARE_CPU = 0.15
+
+
+def teacher_memory_share(config: RunConfig) -> float:
+    """teacher.gpu_memory_utilization, or its default for the device the teacher's engine is placed on."""
+    if config.teacher.gpu_memory_utilization is not None:
+        return config.teacher.gpu_memory_utilization
+    return TEACHER_MEMORY_SHARE_GPU if config.resources.teacher.gpus_per_actor > 0 else TEACHER_MEMORY_SHARE_CPU
+
+
 def teacher_engine_spec(config: RunConfig, model_dir: str):
     """The vLLM engine of an in-cluster teacher (no LoRA; tensor parallel over a placement group on GPUs)."""
     from orca_ray.distributed.engine import EngineSpec
@@ -89,7 +103,7 @@ def teacher_engine_spec(config: RunConfig, model_dir: str):
         model_dir=model_dir,
         dtype=teacher.dtype,
         max_model_len=teacher.max_model_len,
-        gpu_memory_utilization=teacher.gpu_memory_utilization,
+        gpu_memory_utilization=teacher_memory_share(config),
         enable_lora=False,
         tensor_parallel_size=res.teacher.tensor_parallel_size,
         distributed_executor_backend="ray" if res.teacher.tensor_parallel_size > 1 else None,

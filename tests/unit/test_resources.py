@@ -99,3 +99,21 @@ def test_cpu_engines_without_native_bf16_run_auto_as_float32():
     assert cpu_engine_dtype("auto", sapphire) == cpu_engine_dtype("auto", graviton) == "auto"
     assert cpu_engine_dtype("bfloat16", avx2) == "bfloat16"  # an explicit dtype is the user's choice
     assert cpu_engine_dtype("auto", frozenset()) == "auto"  # flags unknown: vLLM decides
+
+
+def test_teacher_memory_share_fits_beside_the_student_on_cpu():
+    # Guards issue 25: the teacher's default of 0.9 of host RAM on CPU, beside the student's 0.3, failed at start.
+    from orca_ray.distributed.resources import teacher_engine_spec, teacher_memory_share
+
+    vllm_teacher = ["teacher.backend=vllm", "teacher.model=tiny-llama"]
+    cpu = load_config("jobs/configs/tiny.yaml", vllm_teacher)
+    assert cpu.teacher.gpu_memory_utilization is None
+    share = teacher_memory_share(cpu)
+    assert share == 0.15 and share + cpu.student.gpu_memory_utilization < 0.5
+    assert teacher_engine_spec(cpu, "/m").gpu_memory_utilization == 0.15
+    gpu = load_config(None, [*vllm_teacher, "resources.teacher.gpus_per_actor=1"])
+    assert teacher_memory_share(gpu) == 0.9
+    chosen = load_config(None, [*vllm_teacher, "teacher.gpu_memory_utilization=0.2"])
+    assert teacher_engine_spec(chosen, "/m").gpu_memory_utilization == 0.2
+    # A config that sets it keeps it (the 70B recipe asks for 0.9 of each GPU).
+    assert teacher_memory_share(load_config("jobs/configs/orca-math-7b.yaml")) == 0.9
