@@ -301,32 +301,24 @@ GIB = 1024**3
 _MEMORY_WORDS = ("memory", "kv cache", "oom", "insufficient")
 
 
-def parse_meminfo(text: str) -> tuple[int, int] | None:
-    """(total, available) bytes from /proc/meminfo's text; None when either is missing.
-
-    >>> parse_meminfo("MemTotal:       2048 kB\\nMemFree: 10 kB\\nMemAvailable:    1024 kB\\n")
-    (2097152, 1048576)
-    """
-    values = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("MemTotal", "MemAvailable") and rest.split():
-            values[key] = int(rest.split()[0]) * 1024
-    return (values["MemTotal"], values["MemAvailable"]) if len(values) == 2 else None
-
-
 def cpu_host_memory() -> tuple[int, int] | None:
-    """This node's (total, available) RAM when the engine runs on vLLM's CPU backend, where vLLM reserves
-    gpu_memory_utilization x total up front and fails when that is more than is available; else None."""
+    """(total, available) bytes of host RAM as vLLM's CPU backend measures them (its memory node, clamped to a
+    cgroup limit) when the engine runs there: vLLM reserves gpu_memory_utilization x total up front and fails when
+    that is more than is available. None on GPUs."""
     from vllm.platforms import current_platform
 
     if not current_platform.is_cpu():
         return None
     try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            return parse_meminfo(f.read())
-    except OSError:
-        return None
+        from vllm.utils.cpu_resource_utils import get_memory_node_info
+
+        info = get_memory_node_info(0)
+        return int(info.total_memory), int(info.available_memory)
+    except Exception:  # noqa: BLE001 - another vLLM version: the host's figures are near enough for advice
+        import psutil
+
+        memory = psutil.virtual_memory()
+        return int(memory.total), int(memory.available)
 
 
 def _memory_advice(spec: EngineSpec, host_memory: tuple[int, int] | None) -> str | None:
