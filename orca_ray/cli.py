@@ -21,6 +21,7 @@ runs it on Ray, vLLM and TRL, on a laptop's CPU or on a GPU cluster."""
 EXAMPLES = (
     ("demo", "orca-ray demo"),
     ("run", "orca-ray run jobs/configs/tiny.yaml --set loop.iterations=2"),
+    ("report", "orca-ray report runs/<run-id>"),
     ("config", "orca-ray config keys"),
     ("models", "orca-ray models prepare smollm2-135m-instruct"),
     ("problems", "orca-ray problems generate --n 100 --out problems.jsonl"),
@@ -151,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run named by run_id or --run-id")
     p.add_argument("--run-id", default=None, help="run id (default: the config's, else <name>-<timestamp>)")
     p.set_defaults(handler="run:main")
+
+    p = sub.add_parser("report", help="write a run's report again (report.html, figures) from its directory")
+    p.add_argument("run_dir", help="a run directory, e.g. runs/<run-id>")
+    p.set_defaults(handler="report:main")
 
     p = sub.add_parser("demo", help="the embedded demo: SmolLM2 + the symbolic teacher on this machine")
     _add_config(p, required=False)

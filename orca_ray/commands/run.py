@@ -8,7 +8,7 @@ from orca_ray.config import load_config
 
 
 def run_and_report(config, run_id: str | None, resume: bool) -> int:
-    from orca_ray.core.report import accuracy_table
+    from orca_ray.commands.report import print_accuracy
     from orca_ray.distributed.loop import run_pipeline
 
     root = run_pipeline(config, run_id=run_id, resume=resume)
@@ -18,8 +18,7 @@ def run_and_report(config, run_id: str | None, resume: bool) -> int:
         f"({report['stage_seconds']:.0f} s data, training and practice; {report['eval_seconds']:.0f} s evaluation)"
         f" -> {root}"
     )
-    print("held-out accuracy (greedy pass@1):")
-    print(accuracy_table(report["evaluations"]))
+    print_accuracy(report)
     print(f"\nreport: {root / 'report.html'}")
     return 0
 

@@ -240,6 +240,32 @@ def learner_metrics(loss: float, steps: int, seconds: float, learning_rate: floa
     return out
 
 
+# The normal quantile of a two-sided 95% interval.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default): unlike p +- z*sqrt(p(1-p)/n) it stays inside
+    [0, 1] and is not empty at 0 or n correct, which is where a small student's accuracy on 150 problems sits.
+
+    >>> [round(x, 4) for x in wilson_interval(1, 10)]
+    [0.0179, 0.4042]
+    >>> [round(x, 4) for x in wilson_interval(0, 150)]
+    [0.0, 0.025]
+    >>> wilson_interval(0, 0)
+    (0.0, 1.0)
+    """
+    if n < 0 or not 0 <= correct <= n:
+        raise ValueError(f"need 0 <= correct <= n, got correct={correct}, n={n}")
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def finite_or_none(value: float) -> float | None:
     """NaN and infinities become None: JSON has no spelling for them and Prometheus gauges should skip them."""
     value = float(value)

@@ -8,7 +8,6 @@ round, from the last finished shard). Everything a step writes lives under `runs
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -55,9 +54,10 @@ class Run:
             return self.manifest.get(name)
         log.info("step %s: starting", name)
         self.manifest.mark_started(name)
-        started = time.perf_counter()
+        started, wall_started = time.perf_counter(), time.time()
         outputs = work(*args)
         entry = self.manifest.mark_done(name, outputs, time.perf_counter() - started)
+        self.metrics.span("step", wall_started, label=name)  # the report's timeline
         log.info("step %s: done in %.1f s", name, entry["seconds"])
         self._report(name, entry)
         return entry
@@ -161,6 +161,7 @@ def step_sft(run: Run, session, problems: list[Problem]) -> dict:
 
     examples = [dataclasses.replace(e, run_id=run.run_id) for e in build_sft_examples(problems)]
     write_rows(run.root / "sft" / "data.parquet", examples, SFTExample)
+    started = time.time()
     result = train_policy(
         run.config,
         "sft",
@@ -170,6 +171,7 @@ def step_sft(run: Run, session, problems: list[Problem]) -> dict:
         output_dir=run.root / "sft",
         resume=True,
     )
+    run.metrics.span("learner", started, label="sft", steps=result.steps)
     return _trained(result, {"problems": len(problems), "sft_examples": len(examples)})
 
 
@@ -239,22 +241,8 @@ def _follow_full_model(session, full_model_dir: str | None) -> None:
 
 
 def write_report(run: Run) -> dict:
-    """report.json, report.html and accuracy.png under the run directory; the table is printed by the CLI."""
-    from orca_ray.core.report import build_report, render_html
-    from orca_ray.report_plot import plot_accuracy
+    """report.json, report.html and its figures under the run directory (orca_ray/run_report.py, which
+    `orca-ray report RUN_DIR` runs again); the table is printed by the CLI."""
+    from orca_ray.run_report import write_run_report
 
-    evals = [s for name, info in run.manifest.stages() if name.startswith("eval:") for s in info["summaries"]]
-    stages = [(n, i) for n, i in run.manifest.stages() if not n.startswith("eval:")]
-    config = run.config
-    summary = {
-        "student": config.student.model,
-        "teacher": config.teacher.backend,
-        "method": config.training.preference.method,
-        "iterations": config.loop.iterations,
-        "mode": config.loop.mode,
-    }
-    report = build_report(run.run_id, evals, stages, summary)
-    (run.root / "report.json").write_text(json.dumps(report, indent=2))
-    plot = plot_accuracy(evals, run.root / "accuracy.png")
-    (run.root / "report.html").write_text(render_html(report, plot.name if plot else None))
-    return report
+    return write_run_report(run.root, run.config.model_dump(mode="json"))

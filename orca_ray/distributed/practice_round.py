@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -162,6 +163,7 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
         persisted = _persisted(out, done)
         dataset = dataset.union(persisted) if persisted is not None else dataset
         rows_hint = expected_rows(config, len(problems))
+    learner_started = time.time()  # stream and async: the learner starts before the first shard is judged
     result = train_policy(
         config,
         method,
@@ -173,6 +175,7 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
         resume=resume,
         publish_dir=publish_dir,
     )
+    run.metrics.span("learner", learner_started, label=f"iter-{k}", steps=result.steps)
     # In stream and async modes a learner that reaches training.preference.max_steps ends the round: the shards it
     # did not need are never sampled, and the counts say so rather than implying every problem was practised.
     sampled = _done_shards(out, n_shards)

@@ -142,7 +142,7 @@ class SampleStage:
         conversations = [student_messages(p.question, self.system_prompt) for p in problems]
         requested = len(problems) * int(self.sampling.get("n", 1))
         self.metrics.log({MetricNames.SAMPLER_IN_FLIGHT: requested, MetricNames.POLICY_VERSION: version})
-        started = time.perf_counter()
+        started, wall_started = time.perf_counter(), time.time()
         results = ray.get(engine.chat.remote(conversations, self.sampling, adapter))
         seconds = time.perf_counter() - started
         completions = [[(c.text, c.num_tokens, c.finish_reason) for c in attempts] for attempts in results]
@@ -152,7 +152,9 @@ class SampleStage:
             stage_metrics("sampler", rows=len(samples), tokens=tokens, seconds=seconds)
             | {MetricNames.SAMPLER_BATCH_SECONDS: seconds}
         )
-        log.debug("shard %s: %d samples, %d tokens in %.1f s", batch["shard"][0], len(samples), tokens, seconds)
+        shard = practice.shard_name(int(batch["shard"][0]))
+        self.metrics.span("sampler", wall_started, label=shard, rows=len(samples), tokens=tokens)
+        log.debug("shard %s: %d samples, %d tokens in %.1f s", shard, len(samples), tokens, seconds)
         return {
             "shard": batch["shard"],
             PROBLEMS: batch[PROBLEMS],
@@ -231,11 +233,13 @@ class JudgeStage:
         from orca_ray.core.metrics import MetricNames
         from orca_ray.schemas import DPOPair, KTOExample, rows_to_table
 
+        started = time.time()
         shard = int(batch["shard"][0])
         problems = _load(batch, PROBLEMS, Problem)
         verdicts = self._judge(problems, _load(batch, SAMPLES, Sample))
         self._log_judged(verdicts)
         name = practice.shard_name(shard)
+        self.metrics.span("judge", started, label=name, rows=len(verdicts))
         if self.emit == "verdicts":
             if self.out_dir:
                 write_rows(self.out_dir / "verdicts" / f"{name}.parquet", verdicts, Verdict)

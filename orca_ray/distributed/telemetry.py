@@ -3,6 +3,7 @@ initialized, Ray's metrics (Prometheus, the Ray dashboard, cluster/grafana/orca-
 
     logger = MetricsLogger(run_dir, run_id)               # the driver writes <run_dir>/metrics.jsonl
     logger.log(stage_metrics("sampler", rows, tokens, seconds, in_flight), step=batch)
+    logger.span("sampler", started, label="shard-00003", rows=rows, tokens=tokens)   # the report's timeline
     MetricsLogger(run_dir, run_id, source="sampler-0")     # in an actor: <run_dir>/metrics.sampler-0.jsonl
 """
 
@@ -130,6 +131,27 @@ class MetricsLogger:
             log.log(self.log_level, "%s %s", prefix, format_line(metrics))
         if self.export_to_ray and ray_is_initialized():
             self._export(values, label)
+        return record
+
+    def span(self, stage: str, started: float, label: str = "", **counts: float) -> dict:
+        """Record that `stage` worked from `started` (a time.time()) until now, with counts of what it did (rows,
+        tokens): the run report's timeline. Written to the run log only, never exported."""
+        now = time.time()
+        record = {
+            "ts": now,
+            "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+            "run_id": self.run_id,
+            "source": self.source,
+            "span": stage,
+            "start": started,
+            "end": now,
+        }
+        if label:
+            record["label"] = label
+        record.update(counts)
+        if self.path is not None:
+            with self._lock:
+                self._append(record)
         return record
 
     def _append(self, record: dict) -> None:

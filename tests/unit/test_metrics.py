@@ -198,3 +198,15 @@ def test_readable_keeps_small_values_such_as_learning_rates_visible():
     assert m.readable(3.5e-05) == 3.5e-05 and m.readable(1.23456e-07) == 1.235e-07
     assert m.readable(0.463788) == 0.4638 and m.readable(10759.0) == 10759.0 and m.readable(0) == 0.0
     assert math.isnan(m.readable(float("nan")))
+
+
+def test_spans_go_to_the_run_log_for_the_reports_timeline(tmp_path):
+    import time
+
+    started = time.time()
+    logger = MetricsLogger(tmp_path, "r", source="judge-7")
+    record = logger.span("judge", started, label="shard-00002", rows=8)
+    (read,) = read_metrics(tmp_path)
+    assert read == record and read["span"] == "judge" and read["label"] == "shard-00002" and read["rows"] == 8
+    assert read["start"] == started <= read["end"] == read["ts"]
+    assert MetricsLogger(None, "r").span("judge", started)["span"] == "judge"  # no run dir: nothing written
