@@ -4,10 +4,12 @@ preference rows built from one right and one wrong attempt per problem (DPO, KTO
 
     python bench/training.py                      # SmolLM2-135M, LoRA r=16 all-linear, batch 4, max_length 256, 4 steps
     python bench/training.py --steps 4 --set training.lora.r=8
+    python bench/training.py --precisions fp32 bf16 --batch-size 8 --max-length 192   # bf16 against fp32
 
-Prints one line per method and, last, ratio=<KTO s/step over SFT s/step>. The mean leaves out the first step
-(it carries the first batch and lazy initialization); the wall time of each run (Ray Train worker start included)
-is printed too.
+Prints one line per method (and precision) and, last, ratio=<KTO s/step over SFT s/step> (of the first precision);
+with two precisions, the line before it gives each method's fp32/bf16 step-time ratio. The mean leaves out the first
+step (it carries the first batch and lazy initialization); the wall time of each run (Ray Train worker start
+included) is printed too.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--methods", nargs="+", default=["sft", "dpo", "kto"])
+    parser.add_argument(
+        "--precisions", nargs="+", default=["auto"], choices=["auto", "fp32", "bf16"], help="training.precision"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -83,20 +88,29 @@ def main() -> None:
         f"load_before={os.getloadavg()[0]:.1f}"
     )
     init_ray(config.resources)
-    results = {}
+    results: dict[str, dict] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for method in args.methods:
-                results[method] = r = bench(method, data[method], config, model_dir, f"{tmp}/{method}")
-                print(
-                    f"{method}: {r['s_per_step']:.2f} s/step, {r['tokens_per_s']:.0f} tokens/s, "
-                    f"{r['steps']} steps over {r['rows']} rows, {r['wall_s']:.0f} s wall"
-                )
+            for method in args.methods:  # precisions alternate within a method: drift hits both alike
+                for precision in args.precisions:
+                    run_config = config.model_copy(
+                        update={"training": config.training.model_copy(update={"precision": precision})}
+                    )
+                    out = f"{tmp}/{method}-{precision}"
+                    results[f"{method}/{precision}"] = r = bench(method, data[method], run_config, model_dir, out)
+                    print(
+                        f"{method} ({precision}): {r['s_per_step']:.2f} s/step, {r['tokens_per_s']:.0f} tokens/s, "
+                        f"{r['steps']} steps over {r['rows']} rows, {r['wall_s']:.0f} s wall"
+                    )
     finally:
         shutdown_ray()
     print(f"load_after={os.getloadavg()[0]:.1f}")
-    if "kto" in results and "sft" in results:
-        print(f"ratio={results['kto']['s_per_step'] / results['sft']['s_per_step']:.2f}")
+    if {"fp32", "bf16"} <= set(args.precisions):
+        speedups = {m: results[f"{m}/fp32"]["s_per_step"] / results[f"{m}/bf16"]["s_per_step"] for m in args.methods}
+        print("fp32/bf16 step time: " + " ".join(f"{m}={v:.2f}" for m, v in speedups.items()))
+    first = args.precisions[0]
+    if "kto" in args.methods and "sft" in args.methods:
+        print(f"ratio={results[f'kto/{first}']['s_per_step'] / results[f'sft/{first}']['s_per_step']:.2f}")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,18 @@ class DataSource(Section):
     families: list[str] | None = Field(None, description="symbolic: families to draw from (None: all).")
     min_steps: int = Field(1, ge=1, le=6, description="symbolic: fewest reasoning steps.")
     max_steps: int = Field(6, ge=1, le=6, description="symbolic: most reasoning steps.")
+    max_number: int | None = Field(
+        None,
+        ge=10,
+        description="symbolic: keep only problems whose question and solution write no number above this (None: "
+        "any). Small numbers make the arithmetic, not the reasoning, easier: a 135M student's errors are mostly "
+        "arithmetic slips.",
+    )
+    step_weights: list[float] | None = Field(
+        None,
+        description="symbolic: relative weights of the step counts min_steps..max_steps, one each (None: uniform); "
+        "e.g. [1, 2] with steps 1 to 2 makes two thirds of the problems 2-step (mean 1.67).",
+    )
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> DataSource:
@@ -260,7 +272,11 @@ class PreferenceStageConfig(Section):
 class TrainingConfig(Section):
     finetune: Literal["lora", "full"] = Field("lora", description="Train a LoRA adapter or all weights.")
     lora: LoraConfig = Field(default_factory=LoraConfig, description="LoRA settings.")
-    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="'auto': fp32 on CPU, bf16 on GPU.")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="'auto': bf16 on GPU and on CPUs with native bf16 (AVX512-BF16, AMX, Arm BF16), else fp32. LoRA "
+        "trains a bf16 base with fp32 adapters; full fine-tuning keeps fp32 weights under bf16 autocast.",
+    )
     strategy: Literal["ddp", "fsdp"] = Field("ddp", description="Data parallel strategy with several workers.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (GPU, large models).")
     checkpoint_every_steps: int = Field(

@@ -241,7 +241,8 @@ def _read_symbolic(source: DataSource) -> ReadResult:
     try:
         problems = generate_problems(
             n=source.n, seed=source.seed, families=source.families,
-            min_steps=source.min_steps, max_steps=source.max_steps,
+            min_steps=source.min_steps, max_steps=source.max_steps, max_number=source.max_number,
+            step_weights=source.step_weights,
         )  # fmt: skip
     except OrcaRayError:
         raise

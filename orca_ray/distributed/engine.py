@@ -145,6 +145,15 @@ def cpu_flags(cpuinfo: str) -> frozenset[str]:
     return frozenset(flags)
 
 
+def host_cpu_flags() -> frozenset[str]:
+    """This machine's CPU flags (empty where /proc/cpuinfo cannot be read: not Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return cpu_flags(f.read())
+    except OSError:
+        return frozenset()
+
+
 def cpu_engine_dtype(requested: str, flags: frozenset[str]) -> str:
     """The dtype of a CPU engine. Under 'auto' vLLM's CPU backend runs a float32 checkpoint in bfloat16, which a CPU
     without native bf16 emulates: measured on a 2-core AVX2 EPYC, SmolLM2, 16 x 4 samples of 64 tokens, 20.7 tok/s
@@ -162,12 +171,7 @@ def _resolve_dtype(spec: EngineSpec) -> EngineSpec:
 
     if spec.dtype != "auto" or not current_platform.is_cpu():
         return spec
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = cpu_flags(f.read())
-    except OSError:  # not Linux: leave the choice to vLLM
-        return spec
-    dtype = cpu_engine_dtype(spec.dtype, flags)
+    dtype = cpu_engine_dtype(spec.dtype, host_cpu_flags())  # no flags (not Linux): vLLM's own choice
     if dtype != spec.dtype:
         log.info("%s engine: this CPU has no native bf16, so dtype 'auto' runs as %s", spec.setting, dtype)
     return dataclasses.replace(spec, dtype=dtype)

@@ -50,11 +50,19 @@ def trainer_scaling(trainer: TrainerResources) -> dict:
     return {"num_workers": trainer.workers, "use_gpu": use_gpu, "resources_per_worker": per_worker}
 
 
-def training_precision(config: RunConfig) -> str:
-    """'fp32' on CPU and 'bf16' on GPU unless the config says otherwise."""
+def training_precision(config: RunConfig, cpu_flags: frozenset[str] | None = None) -> str:
+    """'bf16' on GPU and on a CPU with native bf16 arithmetic (AVX512-BF16, AMX, Arm BF16), else 'fp32', unless
+    the config says otherwise. `cpu_flags`: the learner host's (default: this machine's, which is the learner's on
+    a local Ray; on a cluster of other CPUs set training.precision). Measured on a 2-core Xeon with AMX, SmolLM2
+    LoRA SFT at batch 8: bf16 about 1.3x faster a step than fp32 (bench/training.py --precision fp32 bf16)."""
     if config.training.precision != "auto":
         return config.training.precision
-    return "bf16" if config.resources.trainer.gpus_per_worker > 0 else "fp32"
+    if config.resources.trainer.gpus_per_worker > 0:
+        return "bf16"
+    from orca_ray.distributed.engine import NATIVE_BF16_FLAGS, host_cpu_flags
+
+    flags = host_cpu_flags() if cpu_flags is None else cpu_flags
+    return "bf16" if flags & NATIVE_BF16_FLAGS else "fp32"
 
 
 def student_engine_spec(config: RunConfig, model_dir: str):

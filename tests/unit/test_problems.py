@@ -278,3 +278,47 @@ def test_no_floats_in_the_arithmetic():
 def test_docstring_examples(module):
     failures, _ = doctest.testmod(importlib.import_module(f"orca_ray.core.problems.{module}"))
     assert failures == 0
+
+
+DEMO_FAMILIES = ["shopping", "ratios", "ages", "transfers", "temperature", "geometry", "schedules", "travel"]
+
+
+def test_max_number_bounds_every_number_and_keeps_the_rest_of_the_plan():
+    from orca_ray.core.problems.generator import largest_number
+
+    bounded = generate_problems(200, seed=3, families=DEMO_FAMILIES, max_steps=2, max_number=100)
+    assert max(largest_number(p) for p in bounded) <= 100
+    free = generate_problems(200, seed=3, families=DEMO_FAMILIES, max_steps=2)
+    assert max(largest_number(p) for p in free) > 100  # the bound is what made them small
+    # the same family and step count for each index: only the numbers (the attempt) differ
+    assert [(p.family, p.steps) for p in bounded] == [(p.family, p.steps) for p in free]
+    assert bounded == generate_problems(200, seed=3, families=DEMO_FAMILIES, max_steps=2, max_number=100)
+
+
+def test_max_number_a_family_cannot_meet_names_it():
+    with pytest.raises(ConfigError, match="units .*max_number"):
+        generate_problems(20, seed=1, families=["units"], min_steps=2, max_steps=2, max_number=10)
+    with pytest.raises(ConfigError, match="at least 10"):
+        generate_problems(1, seed=1, max_number=5)
+
+
+def test_step_weights_shift_the_step_mix():
+    uniform = generate_problems(600, seed=5, families=DEMO_FAMILIES, max_steps=2)
+    weighted = generate_problems(600, seed=5, families=DEMO_FAMILIES, max_steps=2, step_weights=[1, 3])
+    share = [sum(p.steps == 2 for p in ps) / len(ps) for ps in (uniform, weighted)]
+    assert 0.42 < share[0] < 0.58 and 0.68 < share[1] < 0.82, share
+    only_two = generate_problems(50, seed=5, families=DEMO_FAMILIES, max_steps=2, step_weights=[0, 1])
+    assert {p.steps for p in only_two} == {2}
+    with pytest.raises(ConfigError, match="step_weights"):
+        generate_problems(5, seed=5, max_steps=2, step_weights=[1, 1, 1])
+
+
+def test_data_source_checks_step_weights_against_the_step_range():
+    from orca_ray.config import load_config
+
+    cfg = load_config(
+        None, ["data.train.0.max_steps=2", "data.train.0.step_weights=[2, 3]", "data.train.0.max_number=50"]
+    )
+    assert cfg.data.train[0].step_weights == [2, 3] and cfg.data.train[0].max_number == 50
+    with pytest.raises(ConfigError, match="step_weights needs 2 weights"):
+        load_config(None, ["data.train.0.max_steps=2", "data.train.0.step_weights=[1, 1, 1]"])

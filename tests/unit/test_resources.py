@@ -35,7 +35,11 @@ def test_trainer_scaling_and_precision_follow_devices():
         "use_gpu": False,
         "resources_per_worker": {"CPU": 0.5},
     }
-    assert training_precision(cpu) == "fp32"
+    assert training_precision(cpu, cpu_flags=frozenset({"avx2", "fma"})) == "fp32"
+    assert training_precision(cpu, cpu_flags=frozenset({"avx2", "amx_bf16"})) == "bf16"  # native bf16: as vLLM
+    assert training_precision(cpu, cpu_flags=frozenset()) == "fp32"  # flags unknown (not Linux)
+    forced = load_config(None, ["training.precision=fp32"])
+    assert training_precision(forced, cpu_flags=frozenset({"avx512_bf16"})) == "fp32"
     gpu = load_config("jobs/configs/orca-math-7b.yaml")
     assert trainer_scaling(gpu.resources.trainer)["use_gpu"] is True
     assert training_precision(gpu) == "bf16"

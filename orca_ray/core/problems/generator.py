@@ -13,8 +13,10 @@ not depend on how many problems were asked for, and `make_harder` can rebuild it
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from random import Random
 
 from orca_ray.core.problems import families_counting as counting
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MIN_STEPS, MAX_STEPS = 1, 6
 MAX_ATTEMPTS = 64  # builds that hit an unclean number or repeat an earlier question are retried this many times
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,16 @@ def build_draft(seed: int, index: int, family: str, steps: int, attempt: int) ->
     return draft
 
 
-def _plan(seed: int, index: int, families: list[str], min_steps: int, max_steps: int) -> tuple[str, int]:
+def _plan(
+    seed: int, index: int, families: list[str], min_steps: int, max_steps: int, step_weights: Sequence[float] | None
+) -> tuple[str, int]:
     pick = Random(f"{seed}:{index}")
     family = FAMILY_INFO[pick.choice(families)]
     low, high = max(min_steps, family.min_steps), min(max_steps, family.max_steps)
-    return family.name, pick.randint(low, high)
+    if not step_weights:
+        return family.name, pick.randint(low, high)
+    choices = list(range(low, high + 1))
+    return family.name, pick.choices(choices, weights=[step_weights[s - min_steps] for s in choices])[0]
 
 
 def _check_steps(families: list[str], min_steps: int, max_steps: int) -> list[str]:
@@ -135,30 +143,64 @@ def iter_problems(
     min_steps: int = MIN_STEPS,
     max_steps: int = MAX_STEPS,
     source: str = "symbolic",
+    max_number: int | None = None,
+    step_weights: Sequence[float] | None = None,
 ) -> Iterator[Problem]:
     """The problems of `generate_problems`, one at a time (for a progress bar)."""
     if n < 0:
         raise ConfigError(f"the number of problems must be >= 0, got {n}")
+    if max_number is not None and max_number < 10:
+        raise ConfigError(f"max_number must be at least 10, got {max_number}")
+    if step_weights is not None and (
+        len(step_weights) != max_steps - min_steps + 1 or min(step_weights) < 0 or not sum(step_weights) > 0
+    ):
+        raise ConfigError(
+            f"step_weights needs one weight >= 0 for each step count from {min_steps} to {max_steps} "
+            f"(not all 0), got {list(step_weights)}"
+        )
     chosen = _check_steps(check_families(families), min_steps, max_steps)
     seen: set[str] = set()
     for index in range(n):
-        family, steps = _plan(seed, index, chosen, min_steps, max_steps)
-        draft = first_new_draft(seed, index, family, steps, seen)
+        family, steps = _plan(seed, index, chosen, min_steps, max_steps, step_weights)
+        draft = first_new_draft(seed, index, family, steps, seen, max_number)
         seen.add(draft.question)
         yield to_problem(draft, f"sym-{seed}-{index}", family, seed, source)
 
 
-def first_new_draft(seed: int, index: int, family: str, steps: int, seen: set[str]) -> Draft:
-    """The first attempt that builds and asks a question not in `seen` (else the first that builds)."""
+def largest_number(draft: Draft) -> Fraction:
+    """The largest number written in a draft's question or solution (0 when there is none).
+
+    >>> from orca_ray.core.problems.draft import Target
+    >>> from fractions import Fraction
+    >>> target = Target(Fraction(30), "count", "pens", "the pens")
+    >>> largest_number(Draft(("Sam has 12 pens.",), "How many?", ("12 x 2.5 = 30",), target))
+    Fraction(30, 1)
+    """
+    numbers = _NUMBER_RE.findall(f"{draft.question}\n{draft.solution}")
+    return max((Fraction(n) for n in numbers), default=Fraction(0))
+
+
+def first_new_draft(
+    seed: int, index: int, family: str, steps: int, seen: set[str], max_number: int | None = None
+) -> Draft:
+    """The first attempt that builds, keeps every number at most `max_number` (None: any) and asks a question not in
+    `seen` (else the first that builds within the bound)."""
     fallback = None
     for attempt in range(MAX_ATTEMPTS):
         try:
             draft = build_draft(seed, index, family, steps, attempt)
         except NoBuild:
             continue
+        if max_number is not None and largest_number(draft) > max_number:
+            continue
         if draft.question not in seen:
             return draft
         fallback = fallback or draft
+    if fallback is None and max_number is not None:
+        raise ConfigError(
+            f"family {family} could not build a {steps}-step problem with every number at most {max_number} in "
+            f"{MAX_ATTEMPTS} attempts (problem {index} of seed {seed}): raise max_number or leave {family} out"
+        )
     if fallback is None:
         raise RuntimeError(f"family {family} could not build a {steps}-step problem in {MAX_ATTEMPTS} attempts")
     log.warning("problem %s-%s repeats an earlier question after %d attempts", seed, index, MAX_ATTEMPTS)
@@ -172,10 +214,14 @@ def generate_problems(
     min_steps: int = MIN_STEPS,
     max_steps: int = MAX_STEPS,
     source: str = "symbolic",
+    max_number: int | None = None,
+    step_weights: Sequence[float] | None = None,
 ) -> list[Problem]:
     """`n` word problems with exact answers and step-by-step solutions, the same for the same arguments.
 
-    Families are drawn uniformly, then a step count uniformly in [min_steps, max_steps]. Ids are
-    f"sym-{seed}-{index}"; problem i does not depend on n. Unknown families raise ConfigError (a ValueError).
+    Families are drawn uniformly, then a step count in [min_steps, max_steps], uniformly or with `step_weights`
+    (one per step count from min_steps). `max_number` keeps only builds whose question and solution write no number
+    above it (easier arithmetic for a small student). Ids are f"sym-{seed}-{index}"; problem i does not depend on
+    n. Unknown families raise ConfigError (a ValueError).
     """
-    return list(iter_problems(n, seed, families, min_steps, max_steps, source))
+    return list(iter_problems(n, seed, families, min_steps, max_steps, source, max_number, step_weights))
