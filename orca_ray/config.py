@@ -123,10 +123,10 @@ class DataSource(Section):
         "any). Small numbers make the arithmetic, not the reasoning, easier: a 135M student's errors are mostly "
         "arithmetic slips.",
     )
-    step_weights: list[float] | None = Field(
+    step_weights: list[int] | None = Field(
         None,
-        description="symbolic: relative weights of the step counts min_steps..max_steps, one each (None: uniform); "
-        "e.g. [1, 2] with steps 1 to 2 makes two thirds of the problems 2-step (mean 1.67).",
+        description="symbolic: relative weights (whole numbers) of the step counts min_steps..max_steps, one each "
+        "(None: uniform); e.g. [1, 2] with steps 1 to 2 makes two thirds of the problems 2-step (mean 1.67).",
     )
 
     @model_validator(mode="after")
@@ -135,6 +135,11 @@ class DataSource(Section):
             raise ValueError(f"data source of kind '{self.kind}' needs a path")
         if self.min_steps > self.max_steps:
             raise ValueError("min_steps must not exceed max_steps")
+        if self.step_weights is not None and len(self.step_weights) != self.max_steps - self.min_steps + 1:
+            raise ValueError(
+                f"step_weights needs {self.max_steps - self.min_steps + 1} weights (steps {self.min_steps} to "
+                f"{self.max_steps}), got {len(self.step_weights)}"
+            )
         return self
 
 

@@ -102,6 +102,8 @@ def plot_training(curves: dict[str, list[dict]], path: Path) -> Path | None:
     if not panels:
         return None
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     names = list(curves)
     fig, axes = plt.subplots(
         len(panels), len(names), figsize=(min(16.0, 1.5 + 4.0 * len(names)), 2.6 * len(panels)), dpi=100, squeeze=False
@@ -121,6 +123,7 @@ def plot_training(curves: dict[str, list[dict]], path: Path) -> Path | None:
                 continue
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # optimizer steps
             if len(keys) > 1:
                 ax.legend(fontsize=8)
         visible = [ax for ax in axes[:, column] if ax.lines]

@@ -216,7 +216,7 @@ def pick_samples(stage: str, set_name: str, verdicts: list[dict]) -> list[dict]:
     for wanted in (("correct",), ("incorrect", "undecidable")):
         found = next((v for kind in wanted for v in verdicts if v["verdict"] == kind), None)
         if found is not None:
-            response = found.get("response") or ""
+            response = (found.get("response") or "").strip() or "(an empty or blank response)"
             cut = response[:SAMPLE_CHARS] + (" [...]" if len(response) > SAMPLE_CHARS else "")
             keys = ("verdict", "question", "predicted", "expected", "judge_reason", "judge_tier")
             picked.append({"stage": stage, "set": set_name, "response": cut} | {k: found.get(k) for k in keys})

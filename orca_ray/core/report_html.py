@@ -20,7 +20,8 @@ STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #eee}.sample{border:1px solid #ddd;margin:.5em 0;padding:.5em}
 .correct{border-left:6px solid #2a2}.incorrect,.undecidable{border-left:6px solid #c33}
-pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;margin:.3em 0}.note{color:#555;font-size:90%}"""
+.wide{overflow-x:auto}pre{white-space:pre-wrap;background:#f7f7f7;padding:.5em;margin:.3em 0}
+.note{color:#555;font-size:90%}"""
 
 THROUGHPUT_COLUMNS = (
     ("seconds", "wall s"),
@@ -39,7 +40,7 @@ def _figure(figures: dict[str, str], name: str, alt: str) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class='wide'><table><tr>{head}</tr>{body}</table></div>"  # wide tables scroll, not the page
 
 
 def _accuracy(report: dict) -> str:
@@ -87,7 +88,7 @@ def _samples(report: dict) -> str:
         verdict = esc(s["verdict"])
         parts.append(
             f"<div class='sample {verdict}'><b>{esc(s['stage'])}</b> on {esc(s['set'])}: <b>{verdict}</b> "
-            f"(answer {esc(str(s.get('predicted')))}, expected {esc(str(s.get('expected')))}; judge "
+            f"(answer {esc(s.get('predicted') or 'none found')}, expected {esc(str(s.get('expected')))}; judge "
             f"{esc(str(s.get('judge_tier') or ''))}: {esc(s.get('judge_reason') or '')})"
             f"<pre>{esc(s.get('question') or '')}</pre><pre>{esc(s.get('response') or '')}</pre></div>"
         )

@@ -100,7 +100,7 @@ def build_draft(seed: int, index: int, family: str, steps: int, attempt: int) ->
 
 
 def _plan(
-    seed: int, index: int, families: list[str], min_steps: int, max_steps: int, step_weights: Sequence[float] | None
+    seed: int, index: int, families: list[str], min_steps: int, max_steps: int, step_weights: Sequence[int] | None
 ) -> tuple[str, int]:
     pick = Random(f"{seed}:{index}")
     family = FAMILY_INFO[pick.choice(families)]
@@ -144,7 +144,7 @@ def iter_problems(
     max_steps: int = MAX_STEPS,
     source: str = "symbolic",
     max_number: int | None = None,
-    step_weights: Sequence[float] | None = None,
+    step_weights: Sequence[int] | None = None,
 ) -> Iterator[Problem]:
     """The problems of `generate_problems`, one at a time (for a progress bar)."""
     if n < 0:
@@ -215,7 +215,7 @@ def generate_problems(
     max_steps: int = MAX_STEPS,
     source: str = "symbolic",
     max_number: int | None = None,
-    step_weights: Sequence[float] | None = None,
+    step_weights: Sequence[int] | None = None,
 ) -> list[Problem]:
     """`n` word problems with exact answers and step-by-step solutions, the same for the same arguments.
 
