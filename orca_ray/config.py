@@ -166,6 +166,13 @@ class DataConfig(Section):
 class SynthesisConfig(Section):
     enabled: bool = Field(False, description="Expand the training problems with the AutoGen agent flows first.")
     seeds: int | None = Field(None, gt=0, description="Use at most this many seed problems (None: all).")
+    agent_seeds: int | None = Field(
+        None,
+        ge=0,
+        description="Run the AutoGen agents (Ask Me Anything, Suggester-Editor) on the first N seeds only (None: all); "
+        "the symbolic transform (symbolic_harder_rounds) still runs on every seed. An LLM conversation costs seconds "
+        "on a laptop CPU, the exact transform microseconds.",
+    )
     ask_me_anything_per_seed: int = Field(3, ge=0, description="New problems Ask Me Anything writes from each seed.")
     suggester_editor_rounds: int = Field(2, ge=0, description="Rounds of Suggester -> Editor per seed.")
     answers_per_problem: int = Field(
@@ -241,6 +248,12 @@ class SFTStageConfig(Section):
     max_length: int = Field(384, gt=0, description="Longest tokenized example (prompt + solution).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps for learning-rate warm-up.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (None: epochs).")
+    max_problems: int | None = Field(
+        None,
+        gt=0,
+        description="Demonstrate on the first N training problems only (None: all); the iterations then practise "
+        "on the rest, so each round's feedback is on problems the student has not seen solved.",
+    )
 
 
 class PreferenceStageConfig(Section):

@@ -255,19 +255,20 @@ async def synthesize_seed(
     use_math_verify: bool = True,
     limit: asyncio.Semaphore | None = None,
     solve_verified: bool = True,
+    run_agents: bool = True,
 ) -> SeedResult:
     """Both agent flows on one seed, then the teacher's k solutions and the filters on every new problem.
 
     Seeds from the symbolic generator also get `symbolic_harder_candidates` (see judge_candidate for
     `solve_verified`). `limit` bounds the conversations in flight across seeds (an agent conversation, or one
     problem's k solutions, holds one slot). A failed conversation is counted in `errors` and does not stop the
-    others."""
+    others. `run_agents=False`: only the symbolic transform (synthesis.agent_seeds limits the agents' seeds)."""
     result = SeedResult()
     flows = {}
-    if synthesis.ask_me_anything_per_seed > 0:
+    if run_agents and synthesis.ask_me_anything_per_seed > 0:
         n = synthesis.ask_me_anything_per_seed
         flows[prompts.ASK_ME_ANYTHING] = ask_me_anything(seed.question, seed.answer, agent_client, n)
-    if synthesis.suggester_editor_rounds > 0:
+    if run_agents and synthesis.suggester_editor_rounds > 0:
         rounds = synthesis.suggester_editor_rounds
         flows[prompts.SUGGESTER_EDITOR] = suggester_editor(seed.question, agent_client, rounds)
     candidates = symbolic_harder_candidates(seed, synthesis.symbolic_harder_rounds)

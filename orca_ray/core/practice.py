@@ -22,6 +22,23 @@ def plan_shards(problem_ids: Sequence[str], shard_size: int) -> list[list[str]]:
     return [list(problem_ids[i : i + shard_size]) for i in range(0, len(problem_ids), shard_size)]
 
 
+def split_for_practice(items: Sequence, demonstrations: int | None) -> tuple[list, list]:
+    """(what SFT teaches by demonstration, what the iterations practise on): the first `demonstrations` items and
+    the rest, so that practice meets problems the student has not seen solved; None: every item for both.
+
+    >>> split_for_practice("abcde", 3), split_for_practice("abc", None)
+    ((['a', 'b', 'c'], ['d', 'e']), (['a', 'b', 'c'], ['a', 'b', 'c']))
+    """
+    if demonstrations is None:
+        return list(items), list(items)
+    if demonstrations >= len(items):
+        raise ValueError(
+            f"training.sft.max_problems ({demonstrations}) leaves none of the {len(items)} training problems for "
+            f"practice: lower it, or generate more problems"
+        )
+    return list(items[:demonstrations]), list(items[demonstrations:])
+
+
 def iteration_slice(items: Sequence, iteration: int, size: int | None) -> list:
     """The items practised in `iteration` (1-based): consecutive slices of `size`, wrapping around.
 

@@ -139,11 +139,17 @@ class ShardResult:
 
 
 async def synthesize_shard(
-    seeds: list[Problem], client_factory: Callable, config: RunConfig, lineage: Lineage, conversations: int
+    seeds: list[Problem],
+    client_factory: Callable,
+    config: RunConfig,
+    lineage: Lineage,
+    conversations: int,
+    first_position: int = 0,
 ) -> ShardResult:
     """Every seed of a shard through both flows, at most `conversations` agent conversations (or one problem's
-    k solutions) in flight. Raises TeacherError when every conversation failed (a dead endpoint, a wrong model):
-    an empty shard would otherwise hide it."""
+    k solutions) in flight; the agents run only on seeds before position synthesis.agent_seeds of all seeds
+    (`first_position`: this shard's first). Raises TeacherError when every conversation failed (a dead endpoint,
+    a wrong model): an empty shard would otherwise hide it."""
     from orca_ray.agents.flows import synthesize_seed
 
     synthesis = config.synthesis
@@ -154,8 +160,9 @@ async def synthesize_shard(
     try:
         results = await asyncio.gather(*(
             synthesize_seed(seed, agent_client, answer_client, synthesis, lineage, limit=limit,
-                            use_math_verify=config.judge.use_math_verify, solve_verified=solve_verified)
-            for seed in seeds
+                            use_math_verify=config.judge.use_math_verify, solve_verified=solve_verified,
+                            run_agents=synthesis.agent_seeds is None or first_position + j < synthesis.agent_seeds)
+            for j, seed in enumerate(seeds)
         ))  # fmt: skip
     finally:
         await agent_client.close()
@@ -200,7 +207,14 @@ class SynthesisWorker:
             done["shard"].append(int(index))
             try:
                 result = asyncio.run(
-                    synthesize_shard(seeds, self.client_factory, self.config, self.lineage, self.conversations)
+                    synthesize_shard(
+                        seeds,
+                        self.client_factory,
+                        self.config,
+                        self.lineage,
+                        self.conversations,
+                        first_position=int(index) * self.config.synthesis.shard_size,
+                    )
                 )
             except OrcaRayError as err:  # sent back as data: Ray's wrappers would lose the class and message
                 done["rows"].append(0)

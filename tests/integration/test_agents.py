@@ -231,6 +231,20 @@ def test_symbolic_seeds_also_get_the_exact_harder_problem():
     assert flows.symbolic_harder_candidates(seed, rounds=0) == []
 
 
+def test_seeds_past_agent_seeds_get_only_the_exact_transform():
+    from orca_ray.core.problems import generate_problems
+
+    seed = generate_problems(1, seed=4, max_steps=2)[0]
+    synthesis = SynthesisConfig(ask_me_anything_per_seed=2, suggester_editor_rounds=1, symbolic_harder_rounds=1)
+    client = scripted_client([])  # any agent turn would fail: no reply is scripted
+    result = run(
+        flows.synthesize_seed(seed, client, client, synthesis, LINEAGE, solve_verified=False, run_agents=False)
+    )
+    assert client.model.calls == [] and result.errors == {}
+    assert [row.family for row in result.rows] == ["symbolic_harder"]
+    assert result.counts.get("seeds", prompts.ASK_ME_ANYTHING) == 0
+
+
 # ---------------------------------------------------------------- the clients
 
 

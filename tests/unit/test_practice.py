@@ -1,0 +1,22 @@
+"""Which problems each stage sees: SFT's demonstrations, each iteration's practice slice."""
+
+from __future__ import annotations
+
+import pytest
+
+from orca_ray.core.practice import iteration_slice, split_for_practice
+
+
+def test_practice_never_meets_a_demonstrated_problem_when_split():
+    problems = [f"p{i}" for i in range(10)]
+    shown, practised = split_for_practice(problems, 6)
+    assert shown == problems[:6] and practised == problems[6:]
+    slices = [iteration_slice(practised, k, 2) for k in (1, 2)]
+    assert slices == [["p6", "p7"], ["p8", "p9"]]  # each iteration its own, none demonstrated
+    assert not set(shown) & {p for s in slices for p in s}
+
+
+def test_no_split_shares_every_problem_and_a_split_that_leaves_nothing_is_refused():
+    assert split_for_practice(["a", "b"], None) == (["a", "b"], ["a", "b"])
+    with pytest.raises(ValueError, match=r"training.sft.max_problems \(2\) leaves none"):
+        split_for_practice(["a", "b"], 2)
