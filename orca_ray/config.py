@@ -393,6 +393,38 @@ class ResourcesConfig(Section):
     )
 
 
+# ---------------------------------------------------------------- tracking
+
+
+class TrackingConfig(Section):
+    tensorboard: bool = Field(
+        True,
+        description="TensorBoard event files: the learner's per-step logs (TRL's report_to) under each training "
+        "stage's directory (sft/tensorboard, iter-k/train/tensorboard) and the driver's per-stage metrics under "
+        "<run>/tensorboard; `tensorboard --logdir runs/<run-id>` shows them all.",
+    )
+    mlflow: bool = Field(
+        False,
+        description="MLflow: one run for the driver's per-stage metrics (named <run-id>) and one per training stage "
+        "(<run-id>/<stage>: TRL's report_to), all tagged orca_ray.run_id.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (a server, databricks, ...). None: a local file store at "
+        "<output_dir>/mlruns (`mlflow ui --backend-store-uri runs/mlruns`).",
+    )
+    mlflow_experiment: str = Field("orca-ray", description="MLflow experiment of the runs.")
+    wandb: bool = Field(
+        False, description="Weights & Biases (pip install wandb): runs grouped by the run id, as for MLflow."
+    )
+    wandb_project: str = Field("orca-ray", description="W&B project.")
+    wandb_offline: bool = Field(
+        True,
+        description="W&B offline mode: runs are written under <run>/wandb and uploaded later with `wandb sync`; "
+        "False logs online (needs WANDB_API_KEY).",
+    )
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -411,6 +443,9 @@ class RunConfig(Section):
     loop: LoopConfig = Field(default_factory=LoopConfig, description="Iterations of practice and feedback.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation.")
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, description="Scheduling.")
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="Experiment tracking: TensorBoard, MLflow, W&B."
+    )
 
     @model_validator(mode="after")
     def _adapters_fit_the_samplers(self) -> RunConfig:

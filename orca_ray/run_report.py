@@ -86,6 +86,12 @@ def _spans(root: Path) -> list[dict]:
     return [r for r in read_metrics(root) if "span" in r]
 
 
+def step_rates(root: Path, step: str) -> dict:
+    """The throughput row (orca_ray.core.report.throughput) of one run step, from the spans recorded so far."""
+    spans = content.timeline(_spans(root))["spans"]
+    return next((row for row in content.throughput(spans, []) if row["step"] == step), {})
+
+
 def write_run_report(root: Path, config_tree: dict | None = None) -> dict:
     """Write report.json, report.html and the figures (accuracy.png, families.png, training.png, timeline.png)
     under the run directory `root`; returns the report. `config_tree`: the run's config as a dict (default: its

@@ -12,7 +12,8 @@ the page itself is orca_ray/core/report_html.py, the figures orca_ray/report_plo
 
 from __future__ import annotations
 
-from orca_ray.core.metrics import wilson_interval
+from orca_ray.core.metrics import MetricNames, judge_rates, wilson_interval
+from orca_ray.schemas import VERDICTS
 
 # Counts shown per stage, in this order, when a stage has them.
 COUNT_KEYS = (
@@ -201,6 +202,48 @@ def throughput(timeline_spans: list[dict], stages: list[tuple[str, dict]]) -> li
                 row[out] = round(train[key], 2)
         rows.append(row)
     return rows
+
+
+# Throughput columns (`throughput`) and the driver's metric keys they are reported under.
+RATE_KEYS = {
+    "sampler_rows_per_s": "sampler/rows_per_s",
+    "sampler_tokens_per_s": "sampler/tokens_per_s",
+    "judge_rows_per_s": "judge/rows_per_s",
+}
+
+
+def step_metrics(name: str, entry: dict, rates: dict) -> list[dict]:
+    """The driver's flat metrics of a finished run step, as reports {values, label, export}: each evaluation set's
+    accuracy; a training step's loss, steps and policy version; a practice round's staleness, verdict counts and
+    pass rate; any step's sampler and judge rates (`rates`: its `throughput` row). `export` is False for figures
+    the stage workers already send to Ray's metrics (a counter reported twice would count twice there).
+
+    >>> [r["values"] for r in step_metrics("eval:sft", {"summaries": [{"set": "h", "accuracy": 0.5}]}, {})]
+    [{'eval/accuracy': 0.5}]
+    """
+    reports = [
+        {"values": {MetricNames.EVAL_ACCURACY: s["accuracy"]}, "label": s["set"], "export": True}
+        for s in entry.get("summaries", [])
+    ]
+    counts = entry.get("counts", {})
+    if "policy" in entry:
+        train = entry.get("metrics", {})
+        values = {MetricNames.TRAIN_STEPS: counts.get("train_steps", 0)}
+        if "train/loss" in train:
+            values[MetricNames.TRAIN_LOSS] = train["train/loss"]
+        if "policy_version" in entry:
+            values[MetricNames.POLICY_VERSION] = entry["policy_version"]
+            values[MetricNames.DISCARDED_STALE] = counts.get("stale_discarded", 0)
+        if name.startswith("iter-"):
+            values[MetricNames.ITERATION] = int(name.removeprefix("iter-"))
+        reports.append({"values": values, "label": name, "export": True})
+    practice = {f"judge/{v}": counts[f"judge_{v}"] for v in VERDICTS if f"judge_{v}" in counts}
+    if practice:
+        practice |= judge_rates(practice)
+    practice |= {key: rates[column] for column, key in RATE_KEYS.items() if column in rates}
+    if practice:
+        reports.append({"values": practice, "label": name, "export": False})
+    return reports
 
 
 def pick_samples(stage: str, set_name: str, verdicts: list[dict]) -> list[dict]:

@@ -34,6 +34,7 @@ from orca_ray.distributed.learner_worker import (
     steps_for,
     train_loop_per_worker,
 )
+from orca_ray.distributed.tracking import learner_tracking
 from orca_ray.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -244,6 +245,7 @@ def train_policy(
         publish_dir=publish_dir,
         fail_after_step=fail_after_step,
     )
+    spec = dataclasses.replace(spec, tracking=learner_tracking(config, out))
     log.info(
         "training %s (%s, %s, %s) on %s data, max_steps=%s",
         method,

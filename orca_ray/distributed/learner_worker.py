@@ -72,6 +72,7 @@ class LearnerSpec:
     publish_dir: str | None = None
     publish_every_steps: int = 0
     fail_after_step: int | None = None  # fault injection for resume tests: raise after this step's checkpoint
+    tracking: dict | None = None  # TRL's report_to, run name and their environment (distributed/tracking.py)
 
 
 # ---------------------------------------------------------------- data
@@ -192,6 +193,8 @@ def _trainer_args(spec: LearnerSpec, output_dir: str):
     are bf16 and gradient checkpointing on, learning rate 1e-6)."""
     from trl import DPOConfig, KTOConfig, SFTConfig
 
+    from orca_ray.distributed.tracking import trainer_tracking_args
+
     save_steps = spec.checkpoint_every_steps or (spec.max_steps if spec.max_steps > 0 else 10**9)
     common = dict(
         output_dir=output_dir,
@@ -206,7 +209,7 @@ def _trainer_args(spec: LearnerSpec, output_dir: str):
         save_strategy="steps",  # also saves after the last step
         save_steps=save_steps,
         save_total_limit=1,  # local copies only: Ray Train keeps the reported ones
-        report_to="none",
+        **trainer_tracking_args(spec.tracking),  # report_to and run_name; sets the trackers' environment
         seed=spec.seed,
         data_seed=spec.seed,
         bf16=spec.precision == "bf16",

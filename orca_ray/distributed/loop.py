@@ -63,22 +63,14 @@ class Run:
         return entry
 
     def _report(self, name: str, entry: dict) -> None:
-        """The driver's metrics of a finished step: accuracy per eval set; loss, steps, policy version."""
-        from orca_ray.core.metrics import MetricNames
+        """The driver's metrics of a finished step (core.report.step_metrics), at the stage index: 0 for the base
+        model, 1 after SFT, k+1 after iteration k (the x axis of the experiment trackers)."""
+        from orca_ray.core.report import step_metrics
+        from orca_ray.run_report import step_rates
 
-        for summary in entry.get("summaries", []):
-            self.metrics.log({MetricNames.EVAL_ACCURACY: summary["accuracy"]}, label=summary["set"])
-        if "policy" in entry:
-            train = entry.get("metrics", {})
-            values = {MetricNames.TRAIN_STEPS: entry["counts"].get("train_steps", 0)}
-            if "train/loss" in train:
-                values[MetricNames.TRAIN_LOSS] = train["train/loss"]
-            if "policy_version" in entry:
-                values[MetricNames.POLICY_VERSION] = entry["policy_version"]
-                values[MetricNames.DISCARDED_STALE] = entry["counts"].get("stale_discarded", 0)
-            if name.startswith("iter-"):
-                values[MetricNames.ITERATION] = int(name.removeprefix("iter-"))
-            self.metrics.log(values, label=name)
+        index = sum("policy" in info for _, info in self.manifest.stages())
+        for report in step_metrics(name, entry, step_rates(self.root, name)):
+            self.metrics.log(report["values"], step=index, label=report["label"], export=report["export"])
 
 
 # ---------------------------------------------------------------- problems
@@ -207,6 +199,7 @@ def run_pipeline(config: RunConfig, run_id: str | None = None, resume: bool = Fa
     from orca_ray.models import prepare_model
 
     run = Run.open(config, run_id, resume)
+    tracking = _start_tracking(run)
     entry = run.step("problems", step_problems, run)
     problems = read_rows(entry["train"], Problem)
     if config.synthesis.enabled:
@@ -232,7 +225,17 @@ def run_pipeline(config: RunConfig, run_id: str | None = None, resume: bool = Fa
             if config.eval.after_every_stage or k == config.loop.iterations:
                 run.step(f"eval:iter-{k}", step_evaluate, run, session, f"iter-{k}", adapter, version)
     write_report(run)
+    tracking.close()
     return run.root
+
+
+def _start_tracking(run: Run):
+    """The driver's experiment trackers (config `tracking`), fed by the run's MetricsLogger."""
+    from orca_ray.distributed.tracking import DriverTracking
+
+    tracking = DriverTracking(run.config, run.root, run.run_id)
+    run.metrics.sinks.append(tracking)
+    return tracking
 
 
 def _follow_full_model(session, full_model_dir: str | None) -> None:

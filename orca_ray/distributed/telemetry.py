@@ -104,9 +104,12 @@ class MetricsLogger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        # Experiment trackers (orca_ray.distributed.tracking.DriverTracking): each gets log(values, step, label).
+        self.sinks: list = []
 
-    def log(self, metrics: Mapping[str, float], step: int | None = None, label: str = "") -> dict:
-        """Record one report; returns the JSONL record written."""
+    def log(self, metrics: Mapping[str, float], step: int | None = None, label: str = "", export: bool = True) -> dict:
+        """Record one report; returns the JSONL record written. `export=False` keeps it from Ray's metrics (the
+        run log and the experiment trackers still get it)."""
         now = time.time()
         values = {key: finite_or_none(value) for key, value in metrics.items()}
         record = {
@@ -129,8 +132,13 @@ class MetricsLogger:
         if log.isEnabledFor(self.log_level):
             prefix = f"[{self.source}]" + (f" step={step}" if step is not None else "") + (f" {label}" if label else "")
             log.log(self.log_level, "%s %s", prefix, format_line(metrics))
-        if self.export_to_ray and ray_is_initialized():
+        if export and self.export_to_ray and ray_is_initialized():
             self._export(values, label)
+        for sink in self.sinks:
+            try:
+                sink.log(values, step, label)
+            except Exception as err:  # noqa: BLE001 - a tracking server that is down must not stop the run
+                log.warning("%s: %s (the run goes on; metrics are still in %s)", type(sink).__name__, err, self.path)
         return record
 
     def span(self, stage: str, started: float, label: str = "", **counts: float) -> dict:

@@ -229,3 +229,28 @@ def test_headless_chromium_renders_every_figure(run_dir, tmp_path):
         assert image.size == (1200, 3000)
         inked = sum(1 for pixel in image.convert("L").getdata() if pixel < 200)
     assert inked > 0.03 * 1200 * 3000, f"the page looks blank: {inked} dark pixels"  # figures, not an empty page
+
+
+def test_driver_reports_of_a_practice_round():
+    from orca_ray.core.report import step_metrics
+
+    entry = {
+        "policy": "iter-1/train/adapter",
+        "policy_version": 2,
+        "counts": {"judge_correct": 6, "judge_incorrect": 2, "judge_undecidable": 0, "train_steps": 8},
+        "metrics": {"train/loss": 0.4},
+    }
+    rates = {"sampler_rows_per_s": 3.0, "sampler_tokens_per_s": 150.0, "judge_rows_per_s": 16.0, "seconds": 60}
+    (train, practice) = step_metrics("iter-1", entry, rates)
+    assert train["export"] and train["label"] == "iter-1"
+    assert train["values"] == {
+        "learner/steps": 8,
+        "learner/train_loss": 0.4,
+        "loop/policy_version": 2,
+        "loop/discarded_stale": 0,
+        "loop/iteration": 1,
+    }
+    # Verdict counts and rates are already exported by the stage workers: only the run log and the trackers get these.
+    assert not practice["export"]
+    assert practice["values"]["judge/correct"] == 6 and practice["values"]["judge/pass_rate"] == 0.75
+    assert practice["values"]["sampler/tokens_per_s"] == 150.0 and practice["values"]["judge/rows_per_s"] == 16.0
