@@ -201,11 +201,18 @@ def run_pipeline(config: RunConfig, run_id: str | None = None, resume: bool = Fa
     run = Run.open(config, run_id, resume)
     tracking = _start_tracking(run)
     entry = run.step("problems", step_problems, run)
-    problems = read_rows(entry["train"], Problem)
-    if config.synthesis.enabled:
+    try:
+        demonstrations, practice_set = practice.split_for_practice(
+            read_rows(entry["train"], Problem), config.training.sft.max_problems
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if config.synthesis.enabled:  # expands what SFT demonstrates (and, without a split, what is practised)
         from orca_ray.distributed.synthesis import step_synthesis
 
-        problems = read_rows(run.step("synthesis", step_synthesis, run, problems)["problems"], Problem)
+        synthesized = read_rows(run.step("synthesis", step_synthesis, run, demonstrations)["problems"], Problem)
+        practice_set = practice_set if config.training.sft.max_problems else synthesized
+        demonstrations = synthesized
     model_dir = str(prepare_model(config.student.model))
     adapter, version = config.student.adapter, 0
     with open_session(config, model_dir) as session:
@@ -213,12 +220,12 @@ def run_pipeline(config: RunConfig, run_id: str | None = None, resume: bool = Fa
         if config.eval.after_every_stage:
             run.step("eval:base", step_evaluate, run, session, "base", adapter, version)
         if config.training.sft.enabled:
-            adapter, full = policy_of(run.step("sft", step_sft, run, session, problems))
+            adapter, full = policy_of(run.step("sft", step_sft, run, session, demonstrations))
             version += 1
             _follow_full_model(session, full)
             run.step("eval:sft", step_evaluate, run, session, "sft", adapter, version)
         for k in range(1, config.loop.iterations + 1):
-            entry = run.step(f"iter-{k}", step_iteration, run, session, problems, k, adapter, version)
+            entry = run.step(f"iter-{k}", step_iteration, run, session, practice_set, k, adapter, version)
             adapter, full = policy_of(entry)
             version = entry.get("policy_version", version + 1)
             _follow_full_model(session, full)
