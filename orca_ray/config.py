@@ -420,7 +420,8 @@ class TrackingConfig(Section):
     wandb_project: str = Field("orca-ray", description="W&B project.")
     wandb_offline: bool = Field(
         True,
-        description="W&B offline mode: runs are written under <run>/wandb and uploaded later with `wandb sync`; "
+        description="W&B offline mode: runs are written under the run directory (wandb/ folders) and uploaded later "
+        "with `wandb sync`; "
         "False logs online (needs WANDB_API_KEY).",
     )
 

@@ -37,7 +37,7 @@ def _check_iteration_rows(root: Path, k: int, n_problems: int, n_samples: int, r
 def test_tiny_loop_end_to_end(ray_local, tmp_path):
     from orca_ray.distributed.loop import run_pipeline
 
-    config = load_config(TINY, [f"output_dir={tmp_path}"])
+    config = load_config(TINY, [f"output_dir={tmp_path}", "tracking.mlflow=true"])
     root = run_pipeline(config, run_id="tiny-e2e")
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["order"] == ["problems", "eval:base", "sft", "eval:sft", "iter-1", "eval:iter-1"]
@@ -58,6 +58,34 @@ def test_tiny_loop_end_to_end(ray_local, tmp_path):
     assert (root / "accuracy.png").stat().st_size > 1000
     html = (root / "report.html").read_text()
     assert "accuracy.png" in html and "teacher_fallbacks" in html
+    assert {s["stage"] for s in report["timeline"]["spans"]} == {"step", "sampler", "judge", "learner"}
+    assert set(report["curves"]) == {"sft", "iter-1"} and report["samples"]
+    _check_tracking(root, tmp_path / "mlruns", [e["accuracy"] for e in report["evaluations"]])
+
+
+def _check_tracking(root: Path, mlruns: Path, accuracies: list[float]) -> None:
+    """The run's TensorBoard event files and MLflow runs, read back with each library's reader."""
+    import mlflow
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    driver = EventAccumulator(str(root / "tensorboard"))
+    driver.Reload()
+    points = [(e.step, e.value) for e in driver.Scalars("eval/accuracy/heldout")]
+    assert [step for step, _ in points] == [0, 1, 2]  # base, SFT, iteration 1
+    assert [value for _, value in points] == pytest.approx(accuracies)
+    assert {"learner/train_loss", "judge/pass_rate", "sampler/tokens_per_s"} <= set(driver.Tags()["scalars"])
+    for stage in ("sft", "iter-1/train"):
+        learner = EventAccumulator(str(root / stage / "tensorboard"))
+        learner.Reload()
+        assert "train/loss" in learner.Tags()["scalars"], stage
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # what orca-ray set for its own file store
+    client = mlflow.MlflowClient(tracking_uri=mlruns.as_uri())
+    runs = client.search_runs([client.get_experiment_by_name("orca-ray").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["tiny-e2e", "tiny-e2e/iter-1", "tiny-e2e/sft"]
+    driver_run = next(r for r in runs if r.info.run_name == "tiny-e2e")
+    history = client.get_metric_history(driver_run.info.run_id, "eval/accuracy/heldout")
+    assert sorted(m.step for m in history) == [0, 1, 2] and driver_run.info.status == "FINISHED"
+    assert all("loss" in r.data.metrics for r in runs if r.info.run_name != "tiny-e2e")
 
 
 def _kill_ray_under(temp_dir: str) -> None:
