@@ -19,7 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from orca_ray.core.answers import compare_answers, extract_final_answer, normalize_number
+from orca_ray.core.answers import (
+    FinalAnswer,
+    compare_answers,
+    extract_final_answer,
+    normalize_number,
+    read_final_answer,
+)
 from orca_ray.schemas import CORRECT, INCORRECT, UNDECIDABLE, VERDICTS, Sample, Verdict, missing_columns
 
 TIER_RULE = "rule"
@@ -36,19 +42,27 @@ class RuleJudgement:
     reason: str
 
 
+def _reference_answer(reference: str, max_chars: int) -> FinalAnswer:
+    reference = reference.strip()
+    if (number := normalize_number(reference)) is not None:
+        return FinalAnswer(number)
+    bare = "\n" not in reference and len(reference) <= 100 and re.search(r"\\[a-zA-Z]+|\^", reference)
+    if bare and not re.search(r"answer|####|boxed", reference, re.IGNORECASE):
+        return FinalAnswer(reference)  # a bare LaTeX answer: math-verify compares it
+    return read_final_answer(reference, max_chars)
+
+
 def expected_answer(reference: str, max_chars: int = 20000) -> str | None:
-    """The answer of a reference that is either a bare answer ('1,200', '\\\\frac{1}{2}') or a whole solution.
+    """The answer of a reference that is either a bare answer ('1,200', '\\\\frac{1}{2}') or a whole solution; None
+    when it has none, or gives two different final answers (then nobody knows which is right).
 
     >>> expected_answer("$1,200"), expected_answer("5 + 7 = 12 apples.\\n#### 12"), expected_answer("\\\\sqrt{2}")
     ('1200', '12', '\\\\sqrt{2}')
+    >>> expected_answer("#### 12\\n#### 13") is None
+    True
     """
-    reference = reference.strip()
-    if (number := normalize_number(reference)) is not None:
-        return number
-    bare = "\n" not in reference and len(reference) <= 100 and re.search(r"\\[a-zA-Z]+|\^", reference)
-    if bare and not re.search(r"answer|####|boxed", reference, re.IGNORECASE):
-        return reference  # a bare LaTeX answer: math-verify compares it
-    return extract_final_answer(reference, max_chars)
+    found = _reference_answer(reference, max_chars)
+    return found.answer if found.later is None else None
 
 
 def judge_response(
@@ -61,18 +75,30 @@ def judge_response(
 ) -> RuleJudgement:
     """The rule tier's verdict on one response. `reference` is an answer or a full reference solution.
 
+    The response's first final-answer line is its answer (see answers.read_final_answer); a later line with
+    another answer is named in the reason. A reference whose final-answer lines disagree is undecidable, and so
+    is any answer the rules refuse to read ('1e400', '12 or 13', 'three quarters'), with the reason.
+
     >>> judge_response("I am not sure.", "12").verdict
     'undecidable'
     >>> judge_response("So she has $1,250 left. The answer is 1250.", "1,250").verdict
     'correct'
     """
-    expected = expected_answer(reference, max_chars) if reference else None
-    predicted = extract_final_answer(response, max_chars) if response else None
+    ref = _reference_answer(reference, max_chars) if reference else FinalAnswer(None)
+    found = read_final_answer(response, max_chars) if response else FinalAnswer(None)
+    predicted, expected = found.answer, ref.answer
+    if ref.later is not None:
+        why = f"the reference gives two different final answers ({ref.answer} first, then {ref.later})"
+        return RuleJudgement(UNDECIDABLE, predicted, None, why)
     if expected is None:
-        return RuleJudgement(UNDECIDABLE, predicted, None, "no answer could be extracted from the reference")
+        why = "no answer could be extracted from the reference" + (f" ({ref.refusal})" if ref.refusal else "")
+        return RuleJudgement(UNDECIDABLE, predicted, None, why)
     if predicted is None:
-        return RuleJudgement(UNDECIDABLE, None, expected, "no final answer found in the response")
+        why = f"the response's final answer is not read: {found.refusal}" if found.refusal else ""
+        return RuleJudgement(UNDECIDABLE, None, expected, why or "no final answer found in the response")
     same, why = compare_answers(predicted, expected, question, use_math_verify)
+    if found.later is not None:
+        why += f"; a later final-answer line says {found.later} (the first one counts)"
     if same is None:
         return RuleJudgement(UNDECIDABLE, predicted, expected, why)
     return RuleJudgement(CORRECT if same else INCORRECT, predicted, expected, why)

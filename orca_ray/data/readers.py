@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orca_ray.config import DataSource
-from orca_ray.core.answers import extract_final_answer, normalize_number
+from orca_ray.core.answers import normalize_number, read_final_answer
 from orca_ray.core.prompts import final_answer_line
 from orca_ray.data.rows import BadRow, Quarantine, RawRow, iter_csv, iter_jsonl, iter_parquet
 from orca_ray.errors import DataError, OrcaRayError
@@ -43,6 +43,7 @@ OUR_COLUMNS = ("id", "question", "answer", "solution")
 # into one cell), and would only fail later as a prompt longer than the engine's context.
 MAX_QUESTION_CHARS = 20_000
 _CALCULATOR_ANNOTATION_RE = re.compile(r"<<[^<>\n]*>>")
+_GSM8K_LINE_RE = re.compile(r"####([^\n]*)")
 _FILE_KINDS = {"gsm8k": "*.jsonl", "orca-math": "*.jsonl", "jsonl": "*.jsonl", "parquet": "*.parquet", "csv": "*.csv"}
 
 
@@ -122,7 +123,8 @@ def _text(
 
 def gsm8k_answer_and_solution(answer_text: str) -> tuple[str, str]:
     """The '####' number of a GSM8K answer, and the answer rewritten as our solution (no `<<...>>` annotations,
-    ending with the final-answer line).
+    ending with the final-answer line). Two '####' lines with different numbers, or a '####' number the rules do
+    not read exactly ('#### 1e400'), make a bad row.
 
     >>> gsm8k_answer_and_solution("48/2 = <<48/2=24>>24 clips.\\n#### 1,200")
     ('1200', '48/2 = 24 clips.\\nThe answer is 1200.')
@@ -132,9 +134,25 @@ def gsm8k_answer_and_solution(answer_text: str) -> tuple[str, str]:
         raise BadRow("no '#### <number>' line in 'answer'")
     number = normalize_number(tail.strip())
     if number is None:
-        raise BadRow(f"'#### {tail.strip()[:40]}' is not a number")
+        refusal = read_final_answer(tail.strip()).refusal
+        raise BadRow(f"'#### {tail.strip()[:40]}' is not a number" + (f" ({refusal})" if refusal else ""))
+    for earlier in _GSM8K_LINE_RE.findall(body):
+        if normalize_number(earlier.strip()) not in (None, number):
+            raise BadRow(f"two '####' lines with different answers: {earlier.strip()[:40]} and {number}")
+    body = _GSM8K_LINE_RE.sub(lambda m: "" if normalize_number(m.group(1).strip()) == number else m.group(0), body)
     body = _CALCULATOR_ANNOTATION_RE.sub("", body).rstrip()
     return number, (f"{body}\n" if body else "") + final_answer_line(number)
+
+
+def _single_final_answer(text: str, no_number: str, column: str) -> str:
+    """The one final answer of a reference text; a bad row when there is none, it is not read exactly ('1e400'),
+    or two final-answer lines disagree."""
+    found = read_final_answer(text)
+    if found.answer is None:
+        raise BadRow(no_number + (f" ({found.refusal})" if found.refusal else ""))
+    if found.later is not None:
+        raise BadRow(f"'{column}' gives two different final answers: {found.answer} and {found.later}")
+    return found.answer
 
 
 def _question(record: dict[str, Any], columns: dict[str, str]) -> str:
@@ -153,9 +171,7 @@ def _gsm8k_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str, 
 def _orca_math_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
     question = _question(record, columns)
     solution = _text(record, columns.get("answer", "answer"), required=True).rstrip()
-    answer = extract_final_answer(solution)
-    if answer is None:
-        raise BadRow("no final number found in 'answer'")
+    answer = _single_final_answer(solution, "no final number found in 'answer'", "answer")
     line = final_answer_line(answer)
     solution = solution if solution.endswith(line) else f"{solution}\n{line}"
     return {"question": question, "answer": answer, "solution": solution}
@@ -167,9 +183,8 @@ def _generic_fields(record: dict[str, Any], columns: dict[str, str]) -> dict[str
     raw_answer = _text(record, answer_column, required=False, must_exist="answer" in columns, numeric_ok=True)
     answer = None
     if raw_answer is not None:
-        answer = normalize_number(raw_answer) or extract_final_answer(raw_answer)
-        if answer is None:
-            raise BadRow(f"'{answer_column}' holds no number: {raw_answer[:60]!r}")
+        no_number = f"'{answer_column}' holds no number: {raw_answer[:60]!r}"
+        answer = normalize_number(raw_answer) or _single_final_answer(raw_answer, no_number, answer_column)
     fields = {
         "question": question,
         "answer": answer,

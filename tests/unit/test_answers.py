@@ -19,6 +19,7 @@ from orca_ray.core.answers import (
     format_number,
     normalize_number,
     parse_number,
+    read_final_answer,
 )
 
 # ---------------------------------------------------------------- normalization
@@ -170,7 +171,6 @@ def test_canonical_text_reads_back_exactly(value):
         ("#### 1,200", "1200"),
         ("It is 5.\nThe answer is 12.", "12"),
         ("The answer is 5. Checking: 3 + 2 = 5, and 9 more.", "5"),
-        ("The answer is 12.\nWait, redo.\nThe answer is 13.", "13"),
         ("The answer is $1,250.50.", "1250.5"),
         ("The answer is: **42**", "42"),
         ("The final answer is \\frac{3}{4} of the pie.", "0.75"),
@@ -200,10 +200,10 @@ def test_extract_final_answer(text, answer):
 
 
 def test_priority_order_between_markers():
-    # '####' beats 'The answer is', which beats \boxed, which beats 'Final answer:', which beats 'Answer:'.
-    assert extract_final_answer("The answer is 3.\n#### 4") == "4"
-    assert extract_final_answer("\\boxed{3} The answer is 4.") == "4"
-    assert extract_final_answer("Final answer: 3\n\\boxed{4}") == "4"
+    # The first of '####', 'The answer is', \boxed and 'Final answer:' decides; 'Answer:' / 'A:' lines only
+    # without any of them; the last number only without any marker.
+    assert extract_final_answer("The answer is 3.\n#### 4") == "3"
+    assert extract_final_answer("\\boxed{3} The answer is 4.") == "3"
     assert extract_final_answer("Answer: 3\nFinal answer: 4") == "4"
     assert extract_final_answer("Answer: 3\nand then 9 more") == "3"
 
@@ -224,10 +224,14 @@ def test_no_answer_is_none(text):
     assert extract_final_answer(text) is None
 
 
-def test_only_the_end_of_a_long_text_is_read():
-    long_text = "The answer is 1.\n" + "blah " * 10_000 + "The end: 7"
-    assert extract_final_answer(long_text, max_chars=100) == "7"
-    assert extract_final_answer(long_text, max_chars=len(long_text)) == "1"
+def test_a_long_text_is_read_at_its_start_and_its_end():
+    long_text = "The answer is 1.\n" + "blah " * 10_000 + "The answer is 7."
+    assert extract_final_answer(long_text, max_chars=100) == "1"
+    assert extract_final_answer("blah " * 10_000 + "The answer is 7.", max_chars=100) == "7"
+    assert read_final_answer(long_text, max_chars=len(long_text)) == ("1", None, "7")
+    # the middle of a text longer than twice max_chars is not read
+    middle = "blah " * 1_000 + "The answer is 3." + "blah " * 1_000 + "so 8 more"
+    assert extract_final_answer(middle, max_chars=100) == "8"
 
 
 @pytest.mark.parametrize(
@@ -340,3 +344,199 @@ def test_math_verify_runs_outside_the_main_thread():
 
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(answers_match, "\\sqrt{9}", "3").result() is True
+
+
+# ---------------------------------------------------------------- issue 22: no silent wrong numbers
+# Each class below was misread before (a number cut short, a later line deciding, words lost); every case must be
+# read exactly or be refused (None, with a reason from read_final_answer), never read as another number.
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("The answer is 2.5e3.", "2500"),
+        ("The answer is 2.5E3 dollars.", "2500"),
+        ("The answer is 1e-3.", "0.001"),
+        ("The answer is 1.2e+2.", "120"),
+        ("The answer is 2.5 × 10^3.", "2500"),
+        ("The answer is 2.5 x 10^3.", "2500"),
+        ("The answer is 2.5*10^{3}.", "2500"),
+        ("The answer is $2.5 \\times 10^{3}$.", "2500"),
+        ("The answer is 2.5 × 10³.", "2500"),
+        ("The answer is 3 × 10⁻².", "0.03"),
+        ("The answer is 10^3.", "1000"),
+        ("The answer is 2^5.", "32"),
+        ("The answer is 10².", "100"),
+        ("so \\boxed{1.5e2}", "150"),
+        ("Final answer: 4e2 meters", "400"),
+        ("She ran 3e3 meters.", "3000"),
+    ],
+)
+def test_scientific_notation_is_read_exactly(text, answer):
+    assert extract_final_answer(text) == answer
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("The answer is 1e400.", "10^±"),
+        ("The answer is 5 × 10^99.", "10^±"),
+        ("1e400", "10^±"),
+        ("The answer is 9^999.", "10^±"),
+        ("The answer is 0^-1.", "not a number"),
+    ],
+)
+def test_scientific_notation_beyond_the_limit_is_refused_with_a_reason(text, reason):
+    found = read_final_answer(text)
+    assert found.answer is None and reason in found.refusal
+    assert extract_final_answer(text) is None
+    assert normalize_number(text.removeprefix("The answer is ").rstrip(".")) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("The answer is 7.\nAnother problem: Sam has 5 marbles. The answer is 5.", "7"),
+        ("The answer is 7. Question 2: Sam has 5 marbles.\n#### 5", "7"),
+        ("The answer is 12.\nWait, redo.\nThe answer is 13.", "12"),
+        ("#### 4\nThe answer is 3.", "4"),
+        ("The answer is 3.\n#### 4", "3"),
+        ("\\boxed{3} The answer is 4.", "3"),
+        ("Final answer: 3\n\\boxed{4}", "3"),
+        ("Answer: 3\nFinal answer: 4", "4"),
+        ("A: 5\nQ: Tom has 2 pens.\nA: 2", "5"),
+        ("The answer is below.\nWe get 8.\nThe answer is 8.\nThe answer is 9.", "8"),
+        ("#### Step 1\nWe add 5 and 2.\n#### 7\n#### 8", "7"),
+    ],
+)
+def test_the_first_final_answer_line_decides(text, answer):
+    assert extract_final_answer(text) == answer
+
+
+def test_a_later_different_final_answer_is_reported():
+    found = read_final_answer("The answer is 7.\nAnother problem: Sam has 5 marbles. The answer is 5.")
+    assert (found.answer, found.later) == ("7", "5")
+    assert read_final_answer("The answer is 7.\nSo again, the answer is 7.").later is None
+    assert read_final_answer("48 + 24 = 72.\n#### 72").later is None
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("The answer is twelve.", "12"),
+        ("The answer is Twelve apples.", "12"),
+        ("The answer is twenty-one.", "21"),
+        ("The answer is twenty one.", "21"),
+        ("The answer is ninety-nine cents.", "99"),
+        ("The answer is zero.", "0"),
+        ("The answer is one hundred.", "100"),
+        ("The answer is a hundred and five.", "105"),
+        ("The answer is two hundred fifty-six.", "256"),
+        ("The answer is one thousand two hundred and thirty-four.", "1234"),
+        ("The answer is three million.", "3000000"),
+        ("The answer is twelve hundred.", "1200"),
+        ("The answer is one and a half.", "1.5"),
+        ("The answer is two and a half hours.", "2.5"),
+        ("The answer is one and a quarter.", "1.25"),
+        ("The answer is three and two thirds.", "11/3"),
+        ("The answer is two fifths.", "0.4"),
+        ("The answer is one fifth.", "0.2"),
+        ("The answer is a third.", "1/3"),
+        ("The answer is one half.", "0.5"),
+        ("The answer is five halves.", "2.5"),
+        ("The answer is seven tenths.", "0.7"),
+        ("The answer is minus four.", "-4"),
+        ("The answer is twenty percent.", "20%"),
+        ("The answer is two point five.", "2.5"),
+        ("The answer is **eight**.", "8"),
+        ("The answer is: nine", "9"),
+        ("Final answer: eleven", "11"),
+        ("The answer is 2.5 million.", "2500000"),
+        ("The answer is 2 and a half.", "2.5"),
+        ("The answer is that she has 12 apples.", "12"),
+        ("3 x 4 = 12 eggs.\nThe answer is twelve.", "12"),
+    ],
+)
+def test_number_words_are_read_exactly(text, answer):
+    assert extract_final_answer(text) == answer
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is twelve or thirteen.",
+        "The answer is five to seven.",
+        "The answer is three quarters.",  # three quarter coins, or 3/4
+        "The answer is a quarter.",
+        "The answer is half.",
+        "The answer is half of them.",
+        "The answer is third.",
+        "The answer is two fifth.",
+        "The answer is one two three.",
+        "The answer is twenty twelve.",
+        "The answer is one and a half million.",
+        "The answer is five dozen.",
+        "The answer is 5 dozen.",
+        "The answer is 12 or 13.",
+        "The answer is 5 to 7 hours.",
+        "The answer is 5 + 3.",
+        "The answer is 12 - 4 apples.",
+        "The answer is 12 000.",
+        "The answer is 3 5/2.",
+        "The answer is 1/0.",
+        "The answer is 2·5.",
+        "2 x 6 = 12 cookies.\nThe answer is twelve or so.",
+    ],
+)
+def test_ambiguous_answers_are_refused_not_guessed(text):
+    found = read_final_answer(text)
+    assert found.answer is None and found.refusal, found
+    assert extract_final_answer(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        # thousands separators: no-break, narrow no-break, thin, figure and other Unicode spaces between groups
+        ("The answer is 12\u00a0000.", "12000"),
+        ("The answer is 12\u202f000.", "12000"),
+        ("The answer is 12\u2009000.", "12000"),
+        ("The answer is 12\u2007000.", "12000"),
+        ("The answer is 1\u202f234\u202f567.", "1234567"),
+        ("The answer is 12\u2002000.", "12000"),
+        ("The answer is 12\u3000000.", "12000"),
+        ("The answer is 12\u205f000.", "12000"),
+        ("The answer is 1.5\u00a0million.", "1500000"),
+        ("The answer is 3\u00a01/2.", "3.5"),
+        ("The answer is\u00a012.", "12"),
+        ("The\u2003answer\u2003is 12.", "12"),
+        # digits of other scripts and forms
+        ("The answer is １２.", "12"),
+        ("The answer is １２，０００.", "12000"),
+        ("The answer is １．５.", "1.5"),
+        ("The answer is ٣٤.", "34"),
+        ("The answer is ۳۴.", "34"),
+        ("The answer is 1٫5.", "1.5"),
+        ("The answer is ١٢٬٠٠٠.", "12000"),
+        ("The answer is १२.", "12"),
+        ("The answer is 𝟏𝟐.", "12"),
+        ("The answer is ½.", "0.5"),
+        ("The answer is 1½.", "1.5"),
+        ("The answer is 2¾ cups.", "2.75"),
+        ("The answer is 1⁄2.", "0.5"),
+        ("The answer is 3∕4.", "0.75"),
+        ("The answer is \u22125.", "-5"),
+        ("The answer is －5.", "-5"),
+        ("The answer is 12 m².", "12"),
+        ("The answer is 5 cm³.", "5"),
+        ("The answer is 12\u200b000.", "12000"),
+    ],
+)
+def test_unicode_spaces_and_digit_forms(text, answer):
+    assert extract_final_answer(text) == answer
+
+
+@pytest.mark.parametrize("text", ["The answer is ⑫.", "The answer is Ⅻ.", "3 + 9 = 12.\nThe answer is ⑫."])
+def test_digit_forms_the_rules_do_not_read_are_refused(text):
+    found = read_final_answer(text)
+    assert found.answer is None and found.refusal

@@ -89,9 +89,11 @@ def test_a_response_without_an_answer_is_never_decided(text):
 
 
 def test_long_responses_are_clipped_before_parsing():
-    response = "The answer is 5.\n" + "x" * 50_000
+    # Only the first and the last max_chars characters are read: an answer in the middle is not seen.
+    response = "x" * 50_000 + "\nThe answer is 5.\n" + "x" * 50_000
     assert judge_response(response, "5", max_chars=100).verdict == UNDECIDABLE
-    assert judge_response(response, "5", max_chars=60_000).verdict == CORRECT
+    assert judge_response(response, "5", max_chars=120_000).verdict == CORRECT
+    assert judge_response("The answer is 5.\n" + "x" * 50_000, "5", max_chars=100).verdict == CORRECT
 
 
 # ---------------------------------------------------------------- the grading prompt and its parser
@@ -262,3 +264,41 @@ def test_routing_accepts_rule_tier_verdict_rows():
     assert needs_llm(undecided, "gsm8k-7:2", 0.0) and not needs_llm(decided, "gsm8k-7:2", 0.0)
     assert merge_llm_verdict(undecided, INCORRECT) == (INCORRECT, "llm")
     assert merge_llm_verdict(decided, INCORRECT) == (CORRECT, "rule") and audit_disagrees(decided, INCORRECT)
+
+
+# ---------------------------------------------------------------- issue 22: no silent wrong verdicts
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "verdict"),
+    [
+        ("2.5 x 1000 = 2500.\nThe answer is 2.5e3.", "2500", CORRECT),
+        ("The answer is 2.5e3.", "2.5", INCORRECT),
+        ("The answer is 7.\nAnother problem: Sam has 5 marbles. The answer is 5.", "7", CORRECT),
+        ("The answer is 7.\nAnother problem: Sam has 5 marbles. The answer is 5.", "5", INCORRECT),
+        ("The answer is twelve.", "12", CORRECT),
+        ("The answer is one and a half.", "1.5", CORRECT),
+        ("The answer is two fifths.", "2/5", CORRECT),
+        ("The answer is 1e400.", "1", UNDECIDABLE),
+        ("The answer is 12 or 13.", "12", UNDECIDABLE),
+        ("The answer is three quarters.", "0.75", UNDECIDABLE),
+        ("The answer is 12.", "1e400", UNDECIDABLE),
+        ("The answer is 5.", "So 2 + 3 = 5.\n#### 5\n#### 7", UNDECIDABLE),
+        ("The answer is 5.", "So 2 + 3 = 5.\n#### 5\n#### 5", CORRECT),
+        ("The answer is 12\u202f000.", "12000", CORRECT),
+    ],
+)
+def test_misread_classes_are_read_exactly_or_undecidable(response, reference, verdict):
+    assert judge_response(response, reference, use_math_verify=False).verdict == verdict
+
+
+def test_reasons_name_what_was_not_read():
+    j = judge_response("The answer is 1e400.", "1")
+    assert j.predicted is None and "10^±50" in j.reason and "response" in j.reason
+    j = judge_response("The answer is 12 or 13.", "12")
+    assert "not one number" in j.reason
+    j = judge_response("The answer is 5.", "#### 5\n#### 7")
+    assert j.expected is None and "two different final answers (5 first, then 7)" in j.reason
+    j = judge_response("The answer is 7.\nAnother problem: Sam has 5 marbles. The answer is 5.", "7")
+    assert j.reason == "same number; a later final-answer line says 5 (the first one counts)"
+    assert expected_answer("#### 5\n#### 7") is None and expected_answer("1e400") is None

@@ -13,6 +13,7 @@ import pytest
 
 from orca_ray.config import DataSource
 from orca_ray.data.readers import ReadResult, gsm8k_answer_and_solution, read_problems, write_problems_jsonl
+from orca_ray.data.rows import BadRow
 from orca_ray.errors import DataError
 from orca_ray.schemas import Problem
 
@@ -101,6 +102,26 @@ def test_paths_expand_variables_and_directories_use_the_split(tmp_path, monkeypa
         read_problems(DataSource(kind="gsm8k", path=str(tmp_path / "data"), split="dev"), quarantine_dir=tmp_path)
 
 
+def test_gsm8k_two_different_answer_lines_are_a_bad_row():
+    with pytest.raises(BadRow, match="two '####' lines with different answers: 5 and 7"):
+        gsm8k_answer_and_solution("2 + 3 = 5\n#### 5\nOr rather 7.\n#### 7")
+    # the same number twice, or a markdown header, is no conflict
+    assert gsm8k_answer_and_solution("2 + 3 = 5\n#### 5\n#### 5") == ("5", "2 + 3 = 5\nThe answer is 5.")
+    assert gsm8k_answer_and_solution("#### Step 1\n2 + 3 = 5\n#### 5")[0] == "5"
+
+
+@pytest.mark.parametrize(
+    ("tail", "answer"), [("2.5e3", "2500"), ("1.2E-2", "0.012"), ("3 \u00d7 10^2", "300"), ("12\u202f000", "12000")]
+)
+def test_gsm8k_scientific_and_unicode_answers_are_read_exactly(tail, answer):
+    assert gsm8k_answer_and_solution(f"We compute it.\n#### {tail}")[0] == answer
+
+
+def test_gsm8k_numbers_the_rules_refuse_are_a_bad_row():
+    with pytest.raises(BadRow, match=r"'#### 1e400' is not a number .*10\^±50"):
+        gsm8k_answer_and_solution("#### 1e400")
+
+
 # ---------------------------------------------------------------- orca-math
 
 
@@ -113,6 +134,23 @@ def test_orca_math_extracts_the_final_number(tmp_path):
     assert result.problems[0].solution.endswith("so he has 6 + 3 = 9 apples.\nThe answer is 9.")
     assert result.problems[1].solution.count("The answer is 48.") == 1  # already in the format: not appended again
     assert [(q["line"], q["reason"]) for q in _quarantined(result)] == [(3, "no final number found in 'answer'")]
+
+
+def test_orca_math_first_answer_and_bad_rows(tmp_path):
+    rows = [
+        {"question": "q1?", "answer": "2 + 3 = 5. The answer is 5.\nAnother problem: 7 pens. The answer is 7."},
+        {"question": "q2?", "answer": "It is 2.5e3 meters. The answer is 2.5e3."},
+        {"question": "q3?", "answer": "The answer is 1e400."},
+        {"question": "q4?", "answer": "The answer is twelve."},
+    ]
+    path = tmp_path / "orca.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = read_problems(DataSource(kind="orca-math", path=str(path)), quarantine_dir=tmp_path)
+    _assert_counts_add_up(result)
+    assert [(p.id, p.answer) for p in result.problems] == [("orca-2", "2500"), ("orca-4", "12")]
+    reasons = {q["line"]: q["reason"] for q in _quarantined(result)}
+    assert reasons[1] == "'answer' gives two different final answers: 5 and 7"
+    assert reasons[3].startswith("no final number found in 'answer' (") and "10^±50" in reasons[3]
 
 
 # ---------------------------------------------------------------- generic kinds
@@ -235,3 +273,35 @@ def test_hub_rows_go_through_the_gsm8k_rules(monkeypatch, tmp_path):
     assert (result.read, result.kept, result.quarantined) == (2, 1, 1)
     assert (result.problems[0].answer, result.problems[0].solution) == ("5", "2+3 = 5\nThe answer is 5.")
     assert _quarantined(result)[0]["reason"] == "no '#### <number>' line in 'answer'"
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        ("1e400", None),  # was kept as 1
+        ("2.5e3", "2500"),
+        ("1e+60", None),
+        (2.5e-07, "0.00000025"),  # a JSON float written in exponent form by Python's repr
+        (1e20, "100000000000000000000"),
+        ("#### 5\n#### 7", None),
+        ("twelve", None),  # a bare word is not read; 'The answer is twelve.' is
+        ("The answer is twelve.", "12"),
+    ],
+)
+def test_generic_answers_are_read_exactly_or_quarantined(tmp_path, answer, kept):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"id": "p1", "question": "How many?", "answer": answer}) + "\n")
+    result = read_problems(DataSource(kind="jsonl", path=str(path)), quarantine_dir=tmp_path)
+    _assert_counts_add_up(result)
+    if kept is None:
+        assert result.kept == 0 and "'answer'" in _quarantined(result)[0]["reason"]
+    else:
+        assert [p.answer for p in result.problems] == [kept]
+
+
+def test_quarantine_reasons_say_why_a_number_is_not_read(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("id,question,answer\np1,How many?,1e400\np2,How many?,12 or 13\n")
+    result = read_problems(DataSource(kind="csv", path=str(path)), quarantine_dir=tmp_path)
+    reasons = [q["reason"] for q in _quarantined(result)]
+    assert "10^±50" in reasons[0] and "not one number" in reasons[1]
