@@ -23,9 +23,15 @@ log = logging.getLogger(__name__)
 EMBEDDED_STUDENT = "smollm2-135m-instruct"
 TINY_MODEL = "tiny-llama"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Bump when the on-disk layout of a prepared model changes, so stale caches are rebuilt.
-_BUILD_VERSION = "1"
+# Bump when the on-disk layout of a prepared model changes, so stale caches are rebuilt (2: weights in bf16).
+_BUILD_VERSION = "2"
 _DONE_MARKER = "orca_ray_prepared.json"
+# The dtype built-in models are written in: the one vLLM runs them in on GPUs and on CPUs with native bf16. A float32
+# checkpoint made vLLM log "Attempted to load weight ... with dtype torch.float32 into parameter with dtype
+# torch.bfloat16" once per layer at every engine start; vLLM's own downcast rounds as `.to(torch.bfloat16)` does, so
+# bf16 engines compute exactly as before. An engine in float32 (a CPU without native bf16) widens bf16 exactly and
+# quietly, and the learner loads the directory in the dtype it chooses (learner_worker._load_model).
+PREPARED_DTYPE = "bfloat16"
 
 
 def orca_ray_home() -> Path:
@@ -60,10 +66,23 @@ def _is_prepared(directory: Path) -> bool:
 def _publish(build_dir: Path, target: Path, info: dict) -> Path:
     """Atomically move a finished build into place, so a killed build never looks prepared."""
     (build_dir / _DONE_MARKER).write_text(json.dumps({"build_version": _BUILD_VERSION, **info}, indent=2))
-    if target.exists():
-        shutil.rmtree(target)
+    if not target.exists():
+        os.replace(build_dir, target)
+        return target
+    # A rebuild (a new _BUILD_VERSION): the old build moves aside before the new one takes its name, so a process that
+    # is reading it meanwhile (another run's learner) keeps its open files and the name is never missing for long.
+    old = Path(tempfile.mkdtemp(prefix=".old-", dir=target.parent))
+    os.replace(target, old / target.name)
     os.replace(build_dir, target)
+    shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def _save(model, tokenizer, build_dir: Path) -> None:
+    import torch
+
+    model.to(getattr(torch, PREPARED_DTYPE)).save_pretrained(build_dir)
+    tokenizer.save_pretrained(build_dir)
 
 
 def _prepare_smollm2(target: Path) -> Path:
@@ -83,9 +102,8 @@ def _prepare_smollm2(target: Path) -> Path:
         model = AutoModelForCausalLM.from_config(config)
         model.load_state_dict(quantized.state_dict())
         model.generation_config = quantized.generation_config
-        model.save_pretrained(build_dir)
-        tokenizer.save_pretrained(build_dir)
-        return _publish(build_dir, target, {"source": str(gguf)})
+        _save(model, tokenizer, build_dir)
+        return _publish(build_dir, target, {"source": str(gguf), "dtype": PREPARED_DTYPE})
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
@@ -117,10 +135,9 @@ def _prepare_tiny(target: Path) -> Path:
         )
         torch.manual_seed(0)
         model = LlamaForCausalLM(config)
-        model.save_pretrained(build_dir)
-        tokenizer.save_pretrained(build_dir)
         params = sum(p.numel() for p in model.parameters())
-        return _publish(build_dir, target, {"source": "random", "parameters": params})
+        _save(model, tokenizer, build_dir)
+        return _publish(build_dir, target, {"source": "random", "parameters": params, "dtype": PREPARED_DTYPE})
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
         raise

@@ -29,6 +29,8 @@ def test_tiny_model_is_small_and_chat_ready():
     assert prompt.endswith("<|im_start|>assistant\n")
     model = AutoModelForCausalLM.from_pretrained(directory)
     assert model.config.model_type == "llama"
+    # Written in the dtype vLLM runs it in, so that an engine start logs no per-layer float32 -> bfloat16 warning.
+    assert info["dtype"] == "bfloat16" and str(model.dtype) == "torch.bfloat16"
 
 
 def test_embedded_student_prepares_once_then_returns_at_once():
