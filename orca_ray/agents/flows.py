@@ -122,6 +122,7 @@ class SeedResult:
     rows: list[Problem] = field(default_factory=list)
     counts: YieldCounts = field(default_factory=YieldCounts)
     errors: dict[str, int] = field(default_factory=dict)
+    attempts: int = 0  # model calls that could fail: agent conversations and candidates' solution rounds
     first_error: str | None = None
     trace: list[dict] = field(default_factory=list)  # every conversation and every judged problem, for reading
 
@@ -231,7 +232,8 @@ def _decide(seed, candidate, solutions, decision, synthesis, lineage, counts) ->
 
 
 def _record_error(result: SeedResult, agent: str, seed: Problem, err: Exception) -> None:
-    message = f"{type(err).__name__}: {str(err)[:300]}"
+    # One line: AutoGen puts the whole traceback of a failed group chat into the message.
+    message = f"{type(err).__name__}: {str(err).split(chr(10) + 'Traceback', 1)[0].strip()[:300]}"
     log.warning("seed %s, %s: conversation failed: %s", seed.id, agent, message)
     result.errors[agent] = result.errors.get(agent, 0) + 1
     result.first_error = result.first_error or f"seed {seed.id}, {agent}: {message}"
@@ -274,6 +276,7 @@ async def synthesize_seed(
     candidates = symbolic_harder_candidates(seed, synthesis.symbolic_harder_rounds)
     for agent in dict.fromkeys([*flows, *(c.agent for c in candidates)]):
         result.counts.add("seeds", agent)
+    result.attempts += len(flows)
     outcomes = await asyncio.gather(*(_bounded(limit, flow) for flow in flows.values()), return_exceptions=True)
     for agent, outcome in zip(flows, outcomes, strict=True):
         if isinstance(outcome, Exception):
@@ -287,6 +290,7 @@ async def synthesize_seed(
                                  "problems": outcome.problems})  # fmt: skip
     for candidate in candidates:
         result.counts.add("generated", candidate.agent)
+    result.attempts += sum(c.reference is None or solve_verified for c in candidates)  # those a model solves
 
     async def judge(candidate: Candidate) -> Problem | None:
         try:

@@ -174,11 +174,26 @@ async def synthesize_shard(
         for agent, n in result.errors.items():
             shard.errors[agent] = shard.errors.get(agent, 0) + n
         shard.trace += result.trace
-    attempted = sum(shard.counts.get("seeds", a) for a in shard.counts.agents())
-    if attempted and sum(shard.errors.values()) >= attempted and not shard.counts.total("generated"):
+    attempted = sum(r.attempts for r in results)
+    if attempted and sum(shard.errors.values()) >= attempted:
+        # A dead endpoint or a wrong model: the symbolic transform's candidates used to hide it (they are
+        # 'generated' without a model, then every solution round failed and the run kept nothing, exit 0).
         first = next((r.first_error for r in results if r.first_error), "")
-        raise TeacherError(f"every agent conversation of this shard failed; the first: {first}")
+        raise TeacherError(f"all {attempted} model calls of this shard failed; the first: {first}")
     return shard
+
+
+class _DropAutogenTracebacks(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Error processing publish message")
+
+
+def quiet_autogen_failures() -> None:
+    """AutoGen logs every failed agent turn with its whole traceback; each failed conversation is already
+    reported in one line (flows._record_error) and counted, so those records are dropped."""
+    logger = logging.getLogger("autogen_core")
+    if not any(isinstance(f, _DropAutogenTracebacks) for f in logger.filters):
+        logger.addFilter(_DropAutogenTracebacks())
 
 
 class SynthesisWorker:
@@ -193,6 +208,7 @@ class SynthesisWorker:
         conversations: int,
         settings: dict,
     ):
+        quiet_autogen_failures()
         self.config = RunConfig.model_validate_json(config_json)
         self.client_factory = client_factory
         self.out_dir = Path(out_dir)
@@ -426,6 +442,10 @@ def run_synthesis(
     settings = shard_settings(config, agent_model_name(config))
     pending = pending_shards(out, shards, settings)
     log.info("synthesis: %d seeds in %d shards, %d to do, output %s", len(seeds), len(shards), len(pending), out)
+    if pending and client_factory is None and config.teacher.backend == "openai":
+        from orca_ray.distributed.teacher import check_endpoint
+
+        check_endpoint(config.teacher)  # before Ray starts: a dead endpoint stops the run here, in one line
     if pending:
         _run_pending(config, out, shards, pending, settings, client_factory, on_shard_done, progress)
     counts, errors, kept = finalize(config, out, seeds, len(shards))

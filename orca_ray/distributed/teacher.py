@@ -127,6 +127,34 @@ class OpenAITeacher:
         raise TeacherError(f"teacher endpoint failed after {attempts} attempts: {last}")
 
 
+def check_endpoint(config: TeacherConfig, timeout_s: float = 10.0) -> None:
+    """Raise a TeacherError naming teacher.base_url when nothing answers there (refused, unknown host, no reply
+    within `timeout_s`) or it refuses the key; any other HTTP reply means a server listens. Called before a job
+    starts its conversations, so a dead endpoint stops it at once instead of failing every conversation."""
+    import httpx
+
+    if not config.base_url:
+        raise TeacherError("teacher.backend 'openai' needs teacher.base_url")
+    url = config.base_url.rstrip("/") + "/models"
+    key = os.environ.get(config.api_key_env)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=min(timeout_s, config.timeout_s))
+    except httpx.ConnectError as err:
+        raise TeacherError(f"cannot connect to teacher.base_url={config.base_url} ({_reason(err)})") from None
+    except httpx.TimeoutException:
+        raise TeacherError(
+            f"no reply from teacher.base_url={config.base_url} within {min(timeout_s, config.timeout_s):g} s"
+        ) from None
+    except httpx.HTTPError as err:
+        raise TeacherError(f"teacher.base_url={config.base_url}: {type(err).__name__}: {str(err)[:200]}") from None
+    if response.status_code in (401, 403):
+        raise TeacherError(
+            f"teacher.base_url={config.base_url} refused the API key from ${config.api_key_env} "
+            f"(HTTP {response.status_code}); check teacher.api_key_env"
+        )
+
+
 def _reason(err: BaseException) -> str:
     """The root cause of a connect error (httpx's async client says only 'All connection attempts failed')."""
     seen = err

@@ -7,13 +7,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from orca_ray import cli
 from orca_ray.agents import prompts
 from orca_ray.agents.clients import ClientFactory, scripted_client
+from orca_ray.commands.synthesize import synthesize_and_report
 from orca_ray.config import load_config
 from orca_ray.core.prompts import TEACHER_SYSTEM
 from orca_ray.distributed.resources import synthesis_stage_plan
@@ -22,6 +26,7 @@ from orca_ray.errors import ConfigError, TeacherError
 from orca_ray.schemas import Problem, read_rows
 
 pytestmark = pytest.mark.slow
+TINY = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "tiny.yaml"
 
 SEEDS = 5
 # The same Ask Me Anything problem from every seed: the near-duplicate filter must keep it once, across shards and
@@ -165,16 +170,75 @@ def test_resuming_with_other_settings_is_refused(ray_session, tmp_path):
     assert (more.shards_run, more.shards_skipped) == (1, 1)  # more seeds: the finished shard is kept
 
 
-def test_a_dead_model_fails_the_job_with_the_reason(ray_session, tmp_path):
-    class DeadModel:
+class DeadModel:
+    """Clients whose every call fails, as an endpoint that died after the run started."""
+
+    def __call__(self, *, temperature, max_tokens):
+        def refuse(conversation, sampling):
+            raise ConnectionError("connection refused by http://127.0.0.1:9/v1")
+
+        return scripted_client(refuse)
+
+
+# Issue 22: symbolic seeds also get the symbolic teacher's exact 'make it harder' candidates, written without a
+# model; with an LLM teacher their solution rounds failed too, yet being 'generated' they hid the dead model (the
+# run kept nothing and exited 0).
+OPENAI_TEACHER = ("teacher.backend=openai", "teacher.base_url=http://127.0.0.1:9/v1", "teacher.model=x")
+
+
+@pytest.mark.parametrize("seeds", ["jsonl", "symbolic"])
+def test_a_dead_model_fails_the_job_with_the_reason(ray_session, tmp_path, seeds):
+    extra = (
+        ("data.train=[{kind: symbolic, n: 2, seed: 1, max_steps: 3}]", *OPENAI_TEACHER) if seeds == "symbolic" else ()
+    )
+    config = config_for(tmp_path, extra, seeds=2)
+    with pytest.raises(
+        TeacherError, match=r"all \d+ model calls of this shard failed; the first: .*connection refused"
+    ):
+        run_synthesis(config, tmp_path / "out", client_factory=DeadModel(), progress=False)
+
+
+@pytest.fixture
+def keep_ray(monkeypatch):
+    """The command stops the Ray it finds when it ends; here that is the test session's, which stays."""
+    monkeypatch.setattr("orca_ray.distributed.cluster.shutdown_ray", lambda: None)
+
+
+def test_a_closed_port_stops_the_command_at_once_in_one_line(tmp_path, capsys, keep_ray):
+    """Issue 22: `orca-ray synthesize ... --set teacher.base_url=<nothing listens>` ran 44 s, printed a traceback
+    per failed conversation and exited 0 with nothing kept. It must stop before starting anything, naming the URL
+    and the setting."""
+    with socket.socket() as probe:  # a port nothing listens on: bound, then closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    started = time.perf_counter()
+    rc = cli.main(["synthesize", str(TINY), "--set", "teacher.backend=openai", "--set", f"teacher.base_url={url}",
+                   "--set", "teacher.model=x", "--out", str(tmp_path / "out")])  # fmt: skip
+    seconds = time.perf_counter() - started
+    # This process's own stderr, without what workers of earlier tests' Ray still forward ('(MapWorker ...) ...')
+    err = [line for line in capsys.readouterr().err.splitlines() if "pid=" not in line]
+    assert rc == 2 and seconds < 20
+    reason = "connection refused: is the server running, and is teacher.base_url right?"
+    assert err == [f"orca-ray: error: cannot connect to teacher.base_url={url} ({reason})"]
+    assert not (tmp_path / "out" / "shards").exists()  # nothing was started
+
+
+def test_a_run_that_keeps_nothing_says_so_and_fails(ray_session, tmp_path, capsys, keep_ray):
+    def disagreeing_teacher(conversation, _sampling, counter=[0]):  # noqa: B006 - a call counter
+        if conversation[0]["content"] != TEACHER_SYSTEM:
+            return scripted_world(conversation, _sampling)
+        counter[0] += 1
+        return f"The answer is {counter[0]}."  # never the same answer twice: nothing is consistent
+
+    class Disagreeing:
         def __call__(self, *, temperature, max_tokens):
-            def refuse(conversation, sampling):
-                raise ConnectionError("connection refused by http://127.0.0.1:9/v1")
+            return scripted_client(disagreeing_teacher)
 
-            return scripted_client(refuse)
-
-    with pytest.raises(TeacherError, match="every agent conversation.*connection refused"):
-        run_synthesis(config_for(tmp_path, seeds=2), tmp_path / "out", client_factory=DeadModel(), progress=False)
+    rc = synthesize_and_report(config_for(tmp_path, seeds=2), str(tmp_path / "out"), client_factory=Disagreeing())
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "synthesis kept no problems from 2 seeds: none passed 'consistent'" in err
 
 
 def test_concurrency_plan_bounds_conversations_in_flight():

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from orca_ray.config import TeacherConfig
-from orca_ray.distributed.teacher import OpenAITeacher
+from orca_ray.distributed.teacher import OpenAITeacher, check_endpoint
 from orca_ray.errors import TeacherError
 
 SECRET = "sk-test-0123456789-secret"
@@ -130,3 +130,60 @@ def test_slow_endpoint_times_out(endpoint):
     with pytest.raises(TeacherError, match=r"within teacher.timeout_s=0.3"):
         _teacher(url, max_retries=1, timeout_s=0.3).chat([[{"role": "user", "content": "q"}]], {})
     assert time.perf_counter() - started < 4
+
+
+# ---------------------------------------------------------------- check_endpoint: before a job starts (issue 22)
+
+
+def _get_server(status: int):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_check_endpoint_names_the_setting_and_the_url_of_a_dead_endpoint():
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    started = time.perf_counter()
+    with pytest.raises(TeacherError) as err:
+        check_endpoint(TeacherConfig(backend="openai", model="m", base_url=url))
+    assert str(err.value) == (
+        f"cannot connect to teacher.base_url={url} (connection refused: is the server running, and is "
+        "teacher.base_url right?)"
+    )
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("status", [200, 404, 501])
+def test_check_endpoint_accepts_any_server_that_answers(status):
+    server = _get_server(status)
+    try:
+        check_endpoint(TeacherConfig(backend="openai", model="m", base_url=f"http://127.0.0.1:{server.server_port}/v1"))
+    finally:
+        server.shutdown()
+
+
+def test_check_endpoint_refuses_a_refused_key(monkeypatch):
+    monkeypatch.setenv("ORCA_TEST_KEY", SECRET)
+    server = _get_server(401)
+    try:
+        config = TeacherConfig(
+            backend="openai",
+            model="m",
+            base_url=f"http://127.0.0.1:{server.server_port}/v1",
+            api_key_env="ORCA_TEST_KEY",
+        )
+        with pytest.raises(TeacherError, match=r"refused the API key from \$ORCA_TEST_KEY") as err:
+            check_endpoint(config)
+        assert SECRET not in str(err.value)
+    finally:
+        server.shutdown()
