@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the whole Orca-Math loop")
     _add_config(p)
     p.add_argument("--resume", action="store_true", help="continue the run named by run_id or --run-id")
+    p.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="with --resume: when the config changes a key a finished step depended on, run again from the first "
+        "such step (without it, the resume stops and names the keys)",
+    )
     p.add_argument("--run-id", default=None, help="run id (default: the config's, else <name>-<timestamp>)")
     p.set_defaults(handler="run:main")
 

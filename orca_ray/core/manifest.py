@@ -33,9 +33,29 @@ class Manifest:
     def get(self, stage: str) -> dict:
         return self.data["stages"].get(stage, {})
 
-    def mark_started(self, stage: str) -> None:
+    def mark_started(self, stage: str, config: str | None = None) -> None:
+        """`config`: the id of the config the stage runs under (the run keeps it as configs/<id>.yaml)."""
         entry = self.data["stages"].setdefault(stage, {})
         entry.update(status="running", started_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if config is not None:
+            entry["config"] = config
+        self._save()
+
+    def set_config(self, stages: list[str], config: str) -> None:
+        """Record that `stages` ran under the config with id `config`."""
+        for stage in stages:
+            self.data["stages"][stage]["config"] = config
+        self._save()
+
+    def recorded(self) -> list[str]:
+        """Every stage that started (finished or not), in the order each first started."""
+        return list(self.data["stages"])
+
+    def forget(self, stages: list[str]) -> None:
+        """Drop stages, done or not, so that they run again."""
+        for stage in stages:
+            self.data["stages"].pop(stage, None)
+        self.data["order"] = [s for s in self.data["order"] if s not in stages]
         self._save()
 
     def mark_done(self, stage: str, outputs: dict, seconds: float) -> dict:

@@ -8,12 +8,15 @@ round, from the last finished shard). Everything a step writes lives under `runs
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from pathlib import Path
 
+import yaml
+
 from orca_ray.config import RunConfig, dump_config
-from orca_ray.core import practice
+from orca_ray.core import config_changes, practice
 from orca_ray.core.manifest import Manifest
 from orca_ray.core.preferences import add_counts
 from orca_ray.errors import ConfigError
@@ -31,9 +34,16 @@ class Run:
     root: Path
     manifest: Manifest
     metrics: object = None  # the driver's MetricsLogger
+    config_id: str | None = None  # the steps started now record it: configs/<config_id>.yaml
 
     @classmethod
-    def open(cls, config: RunConfig, run_id: str | None, resume: bool) -> Run:
+    def open(cls, config: RunConfig, run_id: str | None, resume: bool, rerun_changed: bool = False) -> Run:
+        """The run directory, new or (with `resume`) an existing one. On resume the config is compared with the
+        one each step already run ran under (core.config_changes): a change to a key such a step depends on stops
+        here, naming the keys, both values and the steps; with `rerun_changed` the first such step and every
+        step after it run again (their outputs are moved under superseded/)."""
+        if rerun_changed and not resume:
+            raise ConfigError("--rerun-changed only applies with --resume")
         run_id = run_id or config.run_id or f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         root = Path(config.output_dir).expanduser() / run_id
         if resume and not (root / "manifest.json").is_file():
@@ -41,11 +51,14 @@ class Run:
         if not resume and (root / "manifest.json").is_file():
             raise ConfigError(f"{root} already holds a run: pass --resume to continue it, or choose another run_id")
         root.mkdir(parents=True, exist_ok=True)
-        (root / "config.yaml").write_text(dump_config(config))  # names of key variables only, never keys
+        manifest = Manifest(root / "manifest.json")
+        if resume:
+            _check_changed_config(root, manifest, config, rerun_changed)
+        config_id = _record_config(root, manifest, config)
         log.info("run %s in %s%s", run_id, root, " (resuming)" if resume else "")
         from orca_ray.distributed.telemetry import MetricsLogger
 
-        return cls(config, run_id, root, Manifest(root / "manifest.json"), MetricsLogger(root, run_id))
+        return cls(config, run_id, root, manifest, MetricsLogger(root, run_id), config_id)
 
     def step(self, name: str, work, *args) -> dict:
         """Run `work(*args) -> outputs` unless the manifest says `name` is done; return its recorded outputs."""
@@ -53,7 +66,7 @@ class Run:
             log.info("step %s: done earlier, reusing its outputs", name)
             return self.manifest.get(name)
         log.info("step %s: starting", name)
-        self.manifest.mark_started(name)
+        self.manifest.mark_started(name, config=self.config_id)
         started, wall_started = time.perf_counter(), time.time()
         outputs = work(*args)
         entry = self.manifest.mark_done(name, outputs, time.perf_counter() - started)
@@ -71,6 +84,92 @@ class Run:
         index = sum("policy" in info for _, info in self.manifest.stages())
         for report in step_metrics(name, entry, step_rates(self.root, name)):
             self.metrics.log(report["values"], step=index, label=report["label"], export=report["export"])
+
+
+# ---------------------------------------------------------------- the config each step ran under
+
+CONFIGS_DIR = "configs"  # configs/<id>.yaml: every config a step of the run ran under; config.yaml: the latest
+
+
+def _keep_config(root: Path, text: str) -> str:
+    config_id = hashlib.sha256(text.encode()).hexdigest()[:12]
+    kept = root / CONFIGS_DIR / f"{config_id}.yaml"
+    if not kept.is_file():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(text)
+    return config_id
+
+
+def _record_config(root: Path, manifest: Manifest, config: RunConfig) -> str:
+    """Keep the config as configs/<id>.yaml (id: a hash of its text) and as config.yaml; return the id. Steps of
+    a run from before configs/ was kept ran under its config.yaml: that one is kept first, and named in their
+    manifest entries. The YAML names variables that hold keys, never the keys."""
+    legacy = [s for s in manifest.recorded() if "config" not in manifest.get(s)]
+    if legacy and (root / "config.yaml").is_file():
+        manifest.set_config(legacy, _keep_config(root, (root / "config.yaml").read_text()))
+    text = dump_config(config)
+    (root / "config.yaml").write_text(text)
+    return _keep_config(root, text)
+
+
+def _config_tree(path: Path) -> dict:
+    """A recorded config as a tree with today's defaults filled in (a key added to the code since is not a
+    change); as written when it no longer validates (a key removed since)."""
+    tree = yaml.safe_load(path.read_text()) or {}
+    try:
+        return RunConfig.model_validate(tree).model_dump(mode="json")
+    except ValueError:
+        return tree
+
+
+def _step_configs(root: Path, manifest: Manifest) -> list[tuple[str, dict]]:
+    """(step, the config tree it ran under) for every step that started, in order. Steps recorded before the
+    runs kept configs/ ran under config.yaml."""
+    trees: dict[str, dict] = {}
+    recorded = []
+    for step in manifest.recorded():
+        config_id = manifest.get(step).get("config")
+        path = root / CONFIGS_DIR / f"{config_id}.yaml" if config_id else root / "config.yaml"
+        if str(path) not in trees:
+            trees[str(path)] = _config_tree(path) if path.is_file() else {}
+        recorded.append((step, trees[str(path)]))
+    return recorded
+
+
+def _step_dir(root: Path, step: str) -> Path:
+    return root / "eval" / step.removeprefix("eval:") if step.startswith("eval:") else root / step
+
+
+def _check_changed_config(root: Path, manifest: Manifest, config: RunConfig, rerun_changed: bool) -> None:
+    recorded = _step_configs(root, manifest)
+    new = config.model_dump(mode="json")
+    for key, (old, now) in config_changes.free_changes(recorded, new).items():
+        log.info("--resume: %s changed from %r to %r; no step run so far depends on it", key, old, now)
+    changes = config_changes.step_changes(recorded, new)
+    if not changes:
+        return
+    steps = manifest.recorded()
+    first = min(steps.index(c.step) for c in changes)
+    again = steps[first:]
+    if not rerun_changed:
+        raise ConfigError(
+            f"--resume: the config changes keys that steps already run depended on:\n"
+            f"{config_changes.describe(changes)}\n"
+            f"Resume with the recorded values (in {root / 'config.yaml'}), or pass --rerun-changed to run again "
+            f"from step {steps[first]} ({', '.join(again)}), or start another run id."
+        )
+    aside = root / "superseded" / time.strftime("%Y%m%d-%H%M%S")
+    for step in again:
+        if (out := _step_dir(root, step)).exists():
+            aside.mkdir(parents=True, exist_ok=True)
+            out.rename(aside / step.replace(":", "-"))
+    manifest.forget(again)
+    log.warning(
+        "--resume --rerun-changed: the config changed\n%s\nsteps %s run again; their earlier outputs are in %s",
+        config_changes.describe(changes),
+        ", ".join(again),
+        aside,
+    )
 
 
 # ---------------------------------------------------------------- problems
@@ -193,12 +292,15 @@ def step_iteration(run: Run, session, problems: list[Problem], k: int, adapter: 
 # ---------------------------------------------------------------- the whole run
 
 
-def run_pipeline(config: RunConfig, run_id: str | None = None, resume: bool = False) -> Path:
-    """Run (or resume) the whole loop and write the report; returns the run directory."""
+def run_pipeline(
+    config: RunConfig, run_id: str | None = None, resume: bool = False, rerun_changed: bool = False
+) -> Path:
+    """Run (or resume) the whole loop and write the report; returns the run directory. See Run.open for a
+    resume with a changed config."""
     from orca_ray.distributed.rounds import open_session
     from orca_ray.models import prepare_model
 
-    run = Run.open(config, run_id, resume)
+    run = Run.open(config, run_id, resume, rerun_changed)
     tracking = _start_tracking(run)
     entry = run.step("problems", step_problems, run)
     try:
