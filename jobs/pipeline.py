@@ -8,16 +8,18 @@ On a cluster:
         python jobs/pipeline.py --config jobs/configs/orca-math-7b.yaml --set loop.iterations=3
 Resume a run that stopped:
     python jobs/pipeline.py --config jobs/configs/tiny.yaml --run-id <run-id> --resume
+The job's output (`ray job logs`) is the run's story; Ray, vLLM, Ray Data and Ray Train output goes to
+<output_dir>/<run_id>/logs/. --verbose (or ORCA_RAY_LOG_LEVEL=INFO in the runtime_env's env_vars) prints it all.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from orca_ray.commands.run import run_and_report
 from orca_ray.config import RunConfig, load_config
+from orca_ray.console import configure_console
 from orca_ray.errors import OrcaRayError
 
 
@@ -31,8 +33,9 @@ if __name__ == "__main__":
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--run-id", default=None)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="print everything (DEBUG), not only the story")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_console(args.verbose)
     try:
         sys.exit(main(load_config(args.config, args.overrides), args.run_id, args.resume))
     except OrcaRayError as err:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from orca_ray.errors import OrcaRayError
@@ -79,7 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"orca-ray {package_version()}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show everything at DEBUG (Ray, vLLM, Ray Data, TRL output; a run keeps it in runs/<id>/logs/ anyway);"
+        " ORCA_RAY_LOG_LEVEL=INFO shows everything at INFO",
+    )
     sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
 
     models = sub.add_parser("models", help="prepare models as local directories")
@@ -170,13 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands whose terminal tells a run's story (orca_ray/console.py); the others show every INFO line.
+STORY_COMMANDS = ("run:main", "demo:main")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from orca_ray.console import configure_console
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    configure_console(args.verbose, tell_story=args.handler in STORY_COMMANDS)
     module_name, _, function_name = args.handler.partition(":")
     handler = getattr(importlib.import_module(f"orca_ray.commands.{module_name}"), function_name)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 
+from orca_ray import console
 from orca_ray.config import ResourcesConfig
 from orca_ray.distributed.resources import local_num_cpus
 
@@ -28,12 +29,15 @@ def init_ray(resources: ResourcesConfig) -> dict:
     """Start or attach to Ray; returns what the cluster offers ({'CPU': .., 'GPU': ..})."""
     import ray
 
+    from orca_ray.distributed.run_logs import attach_ray
+
     _configure_ray_data()  # also where the caller started Ray itself: the setting is the driver's, not Ray's
     if ray.is_initialized():
+        attach_ray()
         return ray.cluster_resources()
     address = os.environ.get("RAY_ADDRESS")
     if address:
-        log.info("attaching to the Ray cluster at %s", address)
+        console.story().info("attaching to the Ray cluster at %s", address)
         ray.init(address=address, runtime_env={"env_vars": worker_env()}, log_to_driver=True)
     else:
         # A local Ray's workers inherit this process's environment through its raylet. Passing the variables as
@@ -42,13 +46,14 @@ def init_ray(resources: ResourcesConfig) -> dict:
         for key, value in worker_env().items():
             os.environ.setdefault(key, value)
         num_cpus = local_num_cpus(resources)
-        log.info("starting a local Ray with %d logical CPUs (dashboard: %s)", num_cpus, resources.dashboard)
+        console.story().info("starting a local Ray with %d logical CPUs (dashboard: %s)", num_cpus, resources.dashboard)
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=resources.dashboard,
             dashboard_host="127.0.0.1",  # never exposed beyond this machine by default
             log_to_driver=True,
         )
+    attach_ray()  # workers' output into the run's log files (distributed/run_logs.py)
     offered = ray.cluster_resources()
     log.info("Ray resources: %s", {k: v for k, v in offered.items() if k in ("CPU", "GPU", "memory")})
     return offered
@@ -64,7 +69,13 @@ def _configure_ray_data() -> None:
     what the reservation would otherwise protect."""
     from ray.data import DataContext
 
-    DataContext.get_current().op_resource_reservation_enabled = False
+    context = DataContext.get_current()
+    context.op_resource_reservation_enabled = False
+    if console.is_quiet():
+        # The run's own display shows the stages' progress: Ray Data's bars would print a dump of every operator
+        # each few seconds on a non-interactive terminal, and redraw tqdm bars into the log files from its
+        # SplitCoordinator. The datasets built after this copy the setting, also into their workers.
+        context.enable_progress_bars = False
 
 
 def start_stage_workers(count: int, cpus_per_task: float) -> int:

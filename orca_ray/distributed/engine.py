@@ -256,6 +256,12 @@ class AsyncGenerationEngine:
         self.start_seconds = time.perf_counter() - started
         log.info("async vLLM engine for %s ready in %.1f s", spec.model_dir, self.start_seconds)
 
+    def __repr__(self) -> str:
+        # Ray prints an actor's repr before each line of its output: the run's logs route "<role>-engine" lines to
+        # engine.log (core.worker_output.component_of).
+        spec = getattr(self, "spec", None)  # None while the constructor has not set it
+        return f"{spec.setting if spec else 'vllm'}-engine"
+
     async def ready(self) -> float:
         return self.start_seconds
 

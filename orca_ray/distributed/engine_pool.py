@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from orca_ray import console
 from orca_ray.config import EngineResources
 from orca_ray.distributed.engine import AsyncGenerationEngine, EngineSpec
 from orca_ray.distributed.resources import (
@@ -68,6 +69,8 @@ class EnginePool:
             pool.handles.append(actor_cls.options(**options).remote(spec))
             log.info("starting %s engine %d/%d for %s", role, index + 1, resources.actors, spec.model_dir)
         pool.start_seconds = pool._wait_ready(timeout_s)
+        count = f"{len(pool.handles)} {role} engines" if len(pool.handles) > 1 else f"{role} engine"
+        console.story().info("%s ready in %.0f s (%s)", count, max(pool.start_seconds), spec.model_dir)
         return pool
 
     def _wait_ready(self, timeout_s: float) -> list[float]:

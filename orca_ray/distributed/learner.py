@@ -36,6 +36,7 @@ from orca_ray.distributed.learner_worker import (
 )
 from orca_ray.distributed.tracking import learner_tracking
 from orca_ray.errors import ConfigError, DataError
+from orca_ray.progress import PROGRESS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,7 @@ def train_policy(
         shutil.rmtree(storage / RUN_NAME)
     if not resume:
         (out / RESULT_FILE).unlink(missing_ok=True)  # a crash of this run must not resume into the old result
+    (out / PROGRESS_FILE).unlink(missing_ok=True)
     ray_dataset, streaming, rows = _as_ray_dataset(dataset, method)
     spec = learner_spec(
         config,
@@ -245,7 +247,7 @@ def train_policy(
         publish_dir=publish_dir,
         fail_after_step=fail_after_step,
     )
-    spec = dataclasses.replace(spec, tracking=learner_tracking(config, out))
+    spec = dataclasses.replace(spec, tracking=learner_tracking(config, out), progress_file=str(out / PROGRESS_FILE))
     log.info(
         "training %s (%s, %s, %s) on %s data, max_steps=%s",
         method,

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 
 from orca_ray.adapters import latest_adapter, publish_directory, staging_dir, version_dir, write_latest
 from orca_ray.core.metrics import readable
@@ -73,6 +73,7 @@ class LearnerSpec:
     publish_every_steps: int = 0
     fail_after_step: int | None = None  # fault injection for resume tests: raise after this step's checkpoint
     tracking: dict | None = None  # TRL's report_to, run name and their environment (distributed/tracking.py)
+    progress_file: str | None = None  # rank 0 rewrites it after every step: the driver's live display reads it
 
 
 # ---------------------------------------------------------------- data
@@ -220,7 +221,9 @@ def _trainer_args(spec: LearnerSpec, output_dir: str):
         include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
-        disable_tqdm=False,
+        # No tqdm bar (its redraws fill learner.log; the driver shows the steps, from ProgressFile); the
+        # PrinterCallback transformers adds instead is removed in train_loop_per_worker: StepMetrics logs each step.
+        disable_tqdm=True,
     )
     if spec.strategy == "fsdp":
         # Unverified here (no GPUs): FSDP2 over the decoder layers, full state dicts so checkpoints load anywhere.
@@ -292,6 +295,31 @@ def flat_metrics(logs: dict) -> dict[str, float]:
             continue
         out[f"train/{key.replace('/', '_')}"] = float(value)
     return out
+
+
+class ProgressFile(TrainerCallback):
+    """Rank 0 rewrites `path` after every optimizer step ({step, max_steps, tokens_per_second, time}): what the
+    driver's progress display shows of training (orca_ray/progress.py)."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self._began = (time.perf_counter(), 0)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._began = (time.perf_counter(), state.num_input_tokens_seen)
+        self.on_step_end(args, state, control)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        seconds = time.perf_counter() - self._began[0]
+        tokens = state.num_input_tokens_seen - self._began[1]
+        info = {"step": state.global_step, "max_steps": state.max_steps, "time": time.time()}
+        info["tokens_per_second"] = round(tokens / seconds, 1) if seconds > 0 and tokens > 0 else None
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(info))
+        os.replace(partial, self.path)
 
 
 class StepMetrics(TrainerCallback):
@@ -451,7 +479,7 @@ def train_loop_per_worker(spec_fields: dict) -> None:
             return
         metrics = StepMetrics(history)
         reporter = RayCheckpointReporter(metrics, spec.fail_after_step)
-        callbacks = [metrics, reporter]
+        callbacks = [metrics, reporter] + ([ProgressFile(spec.progress_file)] if spec.progress_file else [])
         publisher = None
         if spec.publish_dir and spec.publish_every_steps:
             publisher = AdapterPublisher(spec.publish_dir, spec.publish_every_steps, tokenizer, spec.finetune)
@@ -467,6 +495,7 @@ def train_loop_per_worker(spec_fields: dict) -> None:
             callbacks=callbacks,
             **kwargs,
         )
+        trainer.remove_callback(PrinterCallback)  # it prints each step's logs as a dict: StepMetrics logs them once
         log.info(
             "rank %d: model, data and %s trainer ready in %.1f s", rank, spec.method, time.perf_counter() - started
         )

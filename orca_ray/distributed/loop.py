@@ -15,11 +15,14 @@ from pathlib import Path
 
 import yaml
 
+from orca_ray import console
 from orca_ray.config import RunConfig, dump_config
 from orca_ray.core import config_changes, practice
 from orca_ray.core.manifest import Manifest
 from orca_ray.core.preferences import add_counts
+from orca_ray.core.story import earlier_line, step_line
 from orca_ray.errors import ConfigError
+from orca_ray.progress import NoProgress
 from orca_ray.schemas import Problem, SFTExample, read_rows, write_rows
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class Run:
     manifest: Manifest
     metrics: object = None  # the driver's MetricsLogger
     config_id: str | None = None  # the steps started now record it: configs/<config_id>.yaml
+    progress: object = dataclasses.field(default_factory=NoProgress)  # the live display of the step under way
 
     @classmethod
     def open(cls, config: RunConfig, run_id: str | None, resume: bool, rerun_changed: bool = False) -> Run:
@@ -64,16 +68,25 @@ class Run:
         """Run `work(*args) -> outputs` unless the manifest says `name` is done; return its recorded outputs."""
         if self.manifest.is_done(name):
             log.info("step %s: done earlier, reusing its outputs", name)
+            console.story().info(earlier_line(name, self.manifest.get(name), self.config.training.preference.method))
             return self.manifest.get(name)
         log.info("step %s: starting", name)
         self.manifest.mark_started(name, config=self.config_id)
         started, wall_started = time.perf_counter(), time.time()
-        outputs = work(*args)
+        with self._progress(name):
+            outputs = work(*args)
         entry = self.manifest.mark_done(name, outputs, time.perf_counter() - started)
         self.metrics.span("step", wall_started, label=name)  # the report's timeline
         log.info("step %s: done in %.1f s", name, entry["seconds"])
+        console.story().info(step_line(name, entry, self.config.training.preference.method))
         self._report(name, entry)
         return entry
+
+    def _progress(self, name: str):
+        from orca_ray.progress import StepProgress
+
+        self.progress = StepProgress(self.root, name, trains=name == "sft" or name.startswith("iter-"))
+        return self.progress
 
     def _report(self, name: str, entry: dict) -> None:
         """The driver's metrics of a finished step (core.report.step_metrics), at the stage index: 0 for the base
@@ -224,11 +237,11 @@ def step_evaluate(run: Run, session, stage: str, adapter: str | None, version: i
     from orca_ray.distributed.rounds import evaluate
 
     eval_files = run.manifest.get("problems")["eval"]
+    limit = run.config.eval.limit or None
+    sets = {name: read_rows(eval_files[name], Problem)[:limit] for name in eval_set_names(run.config)}
+    run.progress.expect(sum(len(problems) for problems in sets.values()))
     summaries = []
-    for name in eval_set_names(run.config):
-        problems = read_rows(eval_files[name], Problem)
-        if run.config.eval.limit:
-            problems = problems[: run.config.eval.limit]
+    for name, problems in sets.items():
         summary = evaluate(session, problems, run.root / "eval" / stage, name, adapter=adapter, version=version)
         log.info(
             "eval %s on %s: %.1f%% (%d/%d)",
@@ -286,6 +299,7 @@ def step_iteration(run: Run, session, problems: list[Problem], k: int, adapter: 
     from orca_ray.distributed.practice_round import practice_round
 
     chosen = practice.iteration_slice(problems, k, run.config.loop.problems_per_iteration)
+    run.progress.expect(len(chosen))
     return practice_round(run, session, chosen, k, adapter, version)
 
 
@@ -297,10 +311,22 @@ def run_pipeline(
 ) -> Path:
     """Run (or resume) the whole loop and write the report; returns the run directory. See Run.open for a
     resume with a changed config."""
+    from orca_ray.distributed.run_logs import capture
+
+    run = Run.open(config, run_id, resume, rerun_changed)
+    with capture(run.root) as logs:
+        console.story().info(
+            "run %s%s: %s (logs in %s)", run.run_id, " resumed" if resume else "", run.root, logs.directory
+        )
+        return _run_steps(run)
+
+
+def _run_steps(run: Run) -> Path:
+    """Every step of the loop in order (a step the manifest has done is skipped), then the report."""
     from orca_ray.distributed.rounds import open_session
     from orca_ray.models import prepare_model
 
-    run = Run.open(config, run_id, resume, rerun_changed)
+    config = run.config
     tracking = _start_tracking(run)
     entry = run.step("problems", step_problems, run)
     try:

@@ -153,7 +153,9 @@ class SampleStage:
             | {MetricNames.SAMPLER_BATCH_SECONDS: seconds}
         )
         shard = practice.shard_name(int(batch["shard"][0]))
-        self.metrics.span("sampler", wall_started, label=shard, rows=len(samples), tokens=tokens)
+        self.metrics.span(
+            "sampler", wall_started, label=shard, rows=len(samples), tokens=tokens, problems=len(problems)
+        )
         log.debug("shard %s: %d samples, %d tokens in %.1f s", shard, len(samples), tokens, seconds)
         return {
             "shard": batch["shard"],
@@ -239,7 +241,7 @@ class JudgeStage:
         verdicts = self._judge(problems, _load(batch, SAMPLES, Sample))
         self._log_judged(verdicts)
         name = practice.shard_name(shard)
-        self.metrics.span("judge", started, label=name, rows=len(verdicts))
+        self.metrics.span("judge", started, label=name, rows=len(verdicts), problems=len(problems))
         if self.emit == "verdicts":
             if self.out_dir:
                 write_rows(self.out_dir / "verdicts" / f"{name}.parquet", verdicts, Verdict)

@@ -61,6 +61,19 @@ def test_tiny_loop_end_to_end(ray_local, tmp_path):
     assert {s["stage"] for s in report["timeline"]["spans"]} == {"step", "sampler", "judge", "learner"}
     assert set(report["curves"]) == {"sft", "iter-1"} and report["samples"]
     _check_tracking(root, tmp_path / "mlruns", [e["accuracy"] for e in report["evaluations"]])
+    _check_logs(root)
+
+
+def _check_logs(root: Path) -> None:
+    """Every component's output is in its file under logs/ (orca_ray/distributed/run_logs.py)."""
+    logs = {p.name: p.read_text() for p in (root / "logs").glob("*.log")}
+    assert {"driver.log", "engine.log", "data.log", "learner.log"} <= set(logs), sorted(logs)
+    assert "student-engine pid=" in logs["engine.log"]  # vLLM's start-up lines
+    assert "Dataset" in logs["data.log"] and "RayTrainWorker" in logs["learner.log"]
+    # TRL's per-step dict ({'loss': '10.73', ...}: values as text) is not printed beside StepMetrics' line; no
+    # per-layer dtype warning from vLLM
+    assert "step 1: {'loss': " in logs["learner.log"] and "'loss': '" not in logs["learner.log"]
+    assert "Attempted to load weight" not in logs["engine.log"]
 
 
 def _check_tracking(root: Path, mlruns: Path, accuracies: list[float]) -> None:
@@ -86,6 +99,21 @@ def _check_tracking(root: Path, mlruns: Path, accuracies: list[float]) -> None:
     history = client.get_metric_history(driver_run.info.run_id, "eval/accuracy/heldout")
     assert sorted(m.step for m in history) == [0, 1, 2] and driver_run.info.status == "FINISHED"
     assert all("loss" in r.data.metrics for r in runs if r.info.run_name != "tiny-e2e")
+
+
+def _check_story(output: str, root: Path) -> None:
+    """What the terminal shows of a (resumed) run on a non-interactive terminal: a short story naming every step,
+    the final table, and no worker output (it is in logs/). Before issue 25 such a run printed about 500 lines."""
+    lines = output.splitlines()
+    assert len(lines) <= 40, f"{len(lines)} lines:\n{output}"
+    for step in ("problems", "sft", "eval:sft"):
+        assert f"{step} done earlier" in output, output
+    for step in ("iter-1", "eval:iter-1"):
+        assert f"{step} done in" in output, output
+    assert "problems sampled" in output and "student engine ready" in output
+    assert any(line.startswith("iter-1 ") and "%" in line for line in lines), output  # the table's row
+    assert "pid=" not in output and "Running Dataset" not in output, output
+    assert {"engine.log", "data.log", "learner.log", "driver.log"} <= {p.name for p in (root / "logs").glob("*.log")}
 
 
 def _kill_ray_under(temp_dir: str) -> None:
@@ -145,6 +173,7 @@ def test_driver_killed_mid_iteration_resumes_to_the_same_rows(tmp_path):
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     root = tmp_path / "killed"
+    _check_story(resumed.stdout + resumed.stderr, root)
     train = read_rows(root / "problems" / "train.parquet", Problem)
     verdicts = _check_iteration_rows(root, 1, len(train), 2, "killed")
     # Shards sampled before the kill and after the resume come from the same policy: the SFT adapter of the manifest.
