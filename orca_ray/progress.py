@@ -14,6 +14,7 @@ line now and then (core.story.next_report: after 30 s, then at doubling gaps), n
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 import time
@@ -148,11 +149,15 @@ class StepProgress:
         if self._bar is None:
             from tqdm import tqdm
 
+            # A terminal that reports no size (a pty without a window) gets 100 x 20: tqdm drew nothing there.
+            size = shutil.get_terminal_size((100, 20))
             self._bar = tqdm(
+                desc=f"{self.name}:",
                 total=1000,
                 file=self.stream,
                 bar_format="{desc} |{bar:16}| {elapsed}<{remaining}",
-                dynamic_ncols=True,
+                ncols=size.columns,
+                nrows=size.lines,
                 leave=False,
             )
         done = fraction(self.state)

@@ -41,6 +41,7 @@ _MATTERS = re.compile(
 # "2026-12-03 18:14:08,198\tERROR worker.py:85 -- ...", "ERROR:root:...").
 _ERROR_LEVEL = re.compile(r"(^|[\s\]:])(ERROR|CRITICAL|FATAL)([\s:]|$)")
 _TRACEBACK = "Traceback (most recent call last):"
+_NUMBERS = re.compile(r"\d+")
 _CHAINING = ("During handling of the above exception", "The above exception was the direct cause")
 
 
@@ -99,9 +100,10 @@ class WorkerNotices:
         if notice is None:
             return None
         seen = self._seen.setdefault(component, set())
-        if notice in seen or len(seen) > self.limit:
+        key = _NUMBERS.sub("#", notice)  # the same failure again with other ports, pids or counts
+        if key in seen or len(seen) > self.limit:
             return None
-        seen.add(notice)
+        seen.add(key)
         return notice if len(seen) <= self.limit else "more errors and warnings"
 
     def _pick(self, source: str, text: str) -> str | None:

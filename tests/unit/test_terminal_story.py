@@ -49,6 +49,19 @@ def test_a_traceback_becomes_its_exception_line_once():
     assert shown == [TRACEBACK[-1]]
 
 
+def test_the_same_failure_with_other_numbers_is_shown_once():
+    """Ray Train's cleaner fails this way once per training on a machine running two Rays, ports in any order."""
+    notices = WorkerNotices()
+    first = "ConnectionError: Found multiple active Ray instances: {'192.0.2.2:36303', '192.0.2.2:34049'}."
+    again = "ConnectionError: Found multiple active Ray instances: {'192.0.2.2:34049', '192.0.2.2:36303'}."
+    shown = [
+        notices.feed("learner", pid, line)
+        for pid, last in (("1", first), ("2", again))
+        for line in (*TRACEBACK[1:3], last)
+    ]
+    assert [n for n in shown if n] == [first]
+
+
 def test_chained_tracebacks_skip_the_chaining_sentences():
     lines = [
         "Traceback (most recent call last):",
@@ -83,10 +96,11 @@ def test_what_matters_is_shown(line):
 
 def test_notices_of_a_component_are_capped_with_one_last_line():
     notices = WorkerNotices(limit=2)
-    shown = [notices.feed("data", "1", f"ERROR worker.py:1 -- failure {i}") for i in range(5)]
-    assert shown[:2] == ["ERROR worker.py:1 -- failure 0", "ERROR worker.py:1 -- failure 1"]
+    words = ["disk", "network", "socket", "lock", "queue"]
+    shown = [notices.feed("data", "1", f"ERROR worker.py:1 -- {word} failure") for word in words]
+    assert shown[:2] == ["ERROR worker.py:1 -- disk failure", "ERROR worker.py:1 -- network failure"]
     assert shown[2] == "more errors and warnings" and shown[3:] == [None, None]
-    assert notices.feed("engine", "2", "ERROR worker.py:1 -- failure 0") is not None  # per component
+    assert notices.feed("engine", "2", "ERROR worker.py:1 -- disk failure") is not None  # per component
 
 
 def test_components_from_ray_prefixes():
