@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from orca_ray.core.synthesis_filters import STAGES
+
 # A non-interactive terminal gets the progress of a long step at these gaps: the first after 30 s, then twice as
 # long each time, at most 5 minutes apart (a 30-minute step prints 8 lines, a one-minute step one).
 FIRST_REPORT_S = 30.0
@@ -115,6 +117,11 @@ def step_figures(name: str, entry: dict, method: str | None = None) -> str:
     if name.startswith("iter-"):
         return _iteration(entry, method)
     counts = entry.get("counts", {})
+    if name == "synthesis":
+        funnel = " > ".join(
+            f"{stage} {counts[f'synthesis_{stage}']}" for stage in STAGES if f"synthesis_{stage}" in counts
+        )
+        return f"{funnel}; {counts.get('problems', 0)} training problems" if funnel else ""
     return ", ".join(f"{k} {v}" for k, v in list(counts.items())[:8])
 
 

@@ -198,6 +198,13 @@ def test_each_step_kind_has_its_figures():
     assert earlier_line("iter-1", ITERATION, "kto").startswith("iter-1 done earlier (1:00): 16/16 problems sampled")
 
 
+def test_the_synthesis_line_is_its_funnel():
+    counts = {"synthesis_seeds": 32, "synthesis_generated": 40, "synthesis_kept": 30, "problems": 410}
+    assert step_line("synthesis", {"seconds": 200, "counts": counts}) == (
+        "synthesis done in 3:20: seeds 32 > generated 40 > kept 30; 410 training problems"
+    )
+
+
 def test_a_step_line_survives_a_manifest_entry_without_figures():
     assert step_line("synthesis", {"seconds": 3}) == "synthesis done in 3 s"
     assert step_line("iter-2", {"seconds": 3}).startswith("iter-2 done in 3 s: 0/0 problems sampled")
