@@ -167,5 +167,8 @@ def test_tiny_pipeline_through_ray_job_submit(ray_head, tmp_path):
     assert set(report["accuracy"]) == {"iter-1"}
     assert (root / "iter-1" / "train" / "adapter" / "adapter_config.json").is_file()
     assert (root / "report.html").is_file() and (root / "accuracy.png").stat().st_size > 1000
-    # The driver's report reached the job log (what `ray job logs --follow` shows a user).
+    # The driver's report reached the job log (what `ray job logs --follow` shows a user), and the log is the run's
+    # story: one line per step, the table, no Ray, vLLM or Ray Data output (that is in the run's logs/ folder).
     assert "heldout" in logs
+    assert "iter-1 done in" in logs and "(pid=" not in logs and len(logs.splitlines()) <= 40, logs[-6000:]
+    assert {"engine.log", "data.log", "learner.log"} <= {p.name for p in (root / "logs").glob("*.log")}
