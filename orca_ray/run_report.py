@@ -118,6 +118,9 @@ def write_run_report(root: Path, config_tree: dict | None = None) -> dict:
         spans=_spans(root),
         samples=samples,
     )
+    summary_file = root / "synthesis" / "summary.json"  # written by distributed/synthesis.py
+    if summary_file.is_file():
+        report["synthesis"] = json.loads(summary_file.read_text())
     (root / "report.json").write_text(json.dumps(report, indent=2))
     figures = plot_report(report, root)
     (root / "report.html").write_text(render_html(report, figures))

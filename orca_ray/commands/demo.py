@@ -1,5 +1,5 @@
 """`orca-ray demo`: the embedded default on this machine: SmolLM2-135M-Instruct learns from the symbolic teacher
-(SFT, then 2 KTO iterations), evaluated on held-out problems after every stage. No network needed."""
+(synthesis, SFT, then a KTO iteration), evaluated on held-out problems after every stage. No network needed."""
 
 from __future__ import annotations
 

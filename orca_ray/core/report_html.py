@@ -108,6 +108,19 @@ def _stage_counts(report: dict) -> str:
     return _table(["stage", "seconds", *keys], rows)
 
 
+def _synthesis(report: dict) -> str:
+    """The agents' yield: how many problems each agent had at every filter stage (synthesis/summary.json)."""
+    summary = report.get("synthesis")
+    if not summary:
+        return "<p class='note'>Synthesis was off in this run.</p>"
+    counts = summary.get("counts", {})
+    stages = summary.get("stages") or list(counts)
+    agents = sorted({agent for per_agent in counts.values() for agent in per_agent})
+    rows = [[esc(stage), *(str(counts.get(stage, {}).get(a, 0)) for a in agents)] for stage in stages]
+    note = f"<p class='note'>{summary.get('seeds', '?')} seeds, {summary.get('kept', '?')} problems kept.</p>"
+    return note + _table(["stage", *agents], rows)
+
+
 def render_html(report: dict, figures: dict[str, str]) -> str:
     """The page; `figures` maps a figure's name (accuracy, families, training, timeline) to its file, relative to
     the page."""
@@ -139,6 +152,8 @@ Train run (from its start to its last step), on one time axis: overlapping bars 
 <h2>Samples</h2>
 <p class="note">A right and a wrong answer of each evaluated stage, with the judge's reason.</p>
 {_samples(report)}
+<h2>Synthesis yield per agent</h2>
+{_synthesis(report)}
 <h2>Stages</h2>
 {_stage_counts(report)}
 <h2>Config</h2><pre>{esc(json.dumps(report["config"], indent=2))}</pre>

@@ -465,7 +465,9 @@ def step_synthesis(run, problems: list[Problem], client_factory: Callable | None
     becomes those problems plus the kept synthesized ones, written to <run>/synthesis/train.parquet."""
     config = run.config.model_copy(update={"run_id": run.run_id})  # rows carry the run's id
     summary = run_synthesis(config, run.root / "synthesis", seeds=problems, client_factory=client_factory)
-    log.info("synthesis yield:\n%s", summary.table())
+    from orca_ray import console
+
+    console.story().info("synthesis yield per agent:\n%s", summary.table())  # on the terminal: what each agent kept
     kept = read_rows(summary.problems_path, Problem)
     train = write_rows(run.root / "synthesis" / "train.parquet", list(problems) + kept, Problem)
     counts = {f"synthesis_{stage}": summary.counts.total(stage) for stage in STAGES}

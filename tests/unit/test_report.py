@@ -254,3 +254,19 @@ def test_driver_reports_of_a_practice_round():
     assert not practice["export"]
     assert practice["values"]["judge/correct"] == 6 and practice["values"]["judge/pass_rate"] == 0.75
     assert practice["values"]["sampler/tokens_per_s"] == 150.0 and practice["values"]["judge/rows_per_s"] == 16.0
+
+
+def test_the_synthesis_yield_per_agent_is_on_the_page():
+    from orca_ray.core.report_html import _synthesis
+
+    summary = {
+        "seeds": 4,
+        "kept": 5,
+        "stages": ["seeds", "generated", "kept"],
+        "counts": {"seeds": {"ask_me_anything": 4, "symbolic_harder": 4}, "generated": {"ask_me_anything": 3},
+                   "kept": {"symbolic_harder": 4, "ask_me_anything": 1}},
+    }  # fmt: skip
+    html = _synthesis({"synthesis": summary})
+    assert "<th>ask_me_anything</th>" in html and "<td>generated</td><td>3</td><td>0</td>" in html
+    assert "4 seeds, 5 problems kept" in html
+    assert "off in this run" in _synthesis({})
