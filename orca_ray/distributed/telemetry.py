@@ -110,15 +110,8 @@ class MetricsLogger:
     def log(self, metrics: Mapping[str, float], step: int | None = None, label: str = "", export: bool = True) -> dict:
         """Record one report; returns the JSONL record written. `export=False` keeps it from Ray's metrics (the
         run log and the experiment trackers still get it)."""
-        now = time.time()
         values = {key: finite_or_none(value) for key, value in metrics.items()}
-        record = {
-            "ts": now,
-            "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-            "run_id": self.run_id,
-            "source": self.source,
-            "step": step,
-        }
+        record = self._record(time.time(), step=step)
         if label:
             record["label"] = label
         record.update(values)
@@ -145,15 +138,7 @@ class MetricsLogger:
         """Record that `stage` worked from `started` (a time.time()) until now, with counts of what it did (rows,
         tokens): the run report's timeline. Written to the run log only, never exported."""
         now = time.time()
-        record = {
-            "ts": now,
-            "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-            "run_id": self.run_id,
-            "source": self.source,
-            "span": stage,
-            "start": started,
-            "end": now,
-        }
+        record = self._record(now, span=stage, start=started, end=now)
         if label:
             record["label"] = label
         record.update(counts)
@@ -161,6 +146,11 @@ class MetricsLogger:
             with self._lock:
                 self._append(record)
         return record
+
+    def _record(self, now: float, **fields) -> dict:
+        """The fields every run-log record starts with, then `fields`."""
+        time_text = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        return {"ts": now, "time": time_text, "run_id": self.run_id, "source": self.source, **fields}
 
     def _append(self, record: dict) -> None:
         # One write() of one line to a file opened for append: records from threads of this process never mix.
