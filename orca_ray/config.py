@@ -12,17 +12,27 @@ value fails with the file, the key path and what was expected.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orca_ray.errors import ConfigError
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def absolute_path(path: str | None) -> str | None:
+    """A local path made absolute against the working directory it was given in, once, at load: Ray's workers
+    run elsewhere (Ray Train's in a directory of its own), so a relative path would name another place there.
+    URIs (s3://, gs://, ...) are left as they are."""
+    if not path or "://" in path:
+        return path
+    return os.path.abspath(os.path.expanduser(path))
 
 
 # ---------------------------------------------------------------- models
@@ -52,6 +62,11 @@ class StudentConfig(Section):
     system_prompt: str | None = Field(
         None, description="A system message for the student's chat template (None: the template's default)."
     )
+
+    @field_validator("adapter")
+    @classmethod
+    def _absolute_adapter(cls, path: str | None) -> str | None:
+        return absolute_path(path)
 
 
 class TeacherConfig(Section):
@@ -432,7 +447,9 @@ class TrackingConfig(Section):
 class RunConfig(Section):
     name: str = Field("orca-ray", description="Run name; the run id is <name>-<timestamp> unless run_id is set.")
     run_id: str | None = Field(None, description="Fixed run id (resume uses it).")
-    output_dir: str = Field("runs", description="Runs are written under <output_dir>/<run_id>/.")
+    output_dir: str = Field(
+        "runs", description="Runs are written under <output_dir>/<run_id>/ (a relative path is made absolute at load)."
+    )
     seed: int = Field(0, description="Global seed.")
     student: StudentConfig = Field(default_factory=StudentConfig, description="The model being taught.")
     teacher: TeacherConfig = Field(default_factory=TeacherConfig, description="Who writes and judges solutions.")
@@ -447,6 +464,11 @@ class RunConfig(Section):
     tracking: TrackingConfig = Field(
         default_factory=TrackingConfig, description="Experiment tracking: TensorBoard, MLflow, W&B."
     )
+
+    @field_validator("output_dir")
+    @classmethod
+    def _absolute_output_dir(cls, path: str) -> str:
+        return absolute_path(path)
 
     @model_validator(mode="after")
     def _adapters_fit_the_samplers(self) -> RunConfig:

@@ -21,7 +21,6 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orca_ray.adapters import publish_directory, staging_dir
 from orca_ray.config import RunConfig
 from orca_ray.core.metrics import readable
 from orca_ray.core.preferences import METHOD_COLUMNS
@@ -34,6 +33,7 @@ from orca_ray.distributed.learner_worker import (
     steps_for,
     train_loop_per_worker,
 )
+from orca_ray.distributed.policy_versions import publish_directory, staging_dir
 from orca_ray.distributed.tracking import learner_tracking
 from orca_ray.errors import ConfigError, DataError
 from orca_ray.progress import PROGRESS_FILE
@@ -75,6 +75,7 @@ def learner_spec(
     streaming: bool,
     rows: int | None,
     publish_dir: str | None = None,
+    max_staleness: int | None = None,
     fail_after_step: int | None = None,
 ) -> LearnerSpec:
     """Every setting of a training run, decided from the config (`rows`: the dataset size, when known)."""
@@ -134,6 +135,7 @@ def learner_spec(
         trust_remote_code=config.student.trust_remote_code,
         publish_dir=str(publish_dir) if publish_dir else None,
         publish_every_steps=config.loop.publish_every_steps if publish_dir else 0,
+        max_staleness=max_staleness if publish_dir else None,
         fail_after_step=fail_after_step,
     )
 
@@ -207,6 +209,7 @@ def train_policy(
     expected_rows: int | None = None,
     resume: bool = False,
     publish_dir: str | None = None,
+    max_staleness: int | None = None,
     fail_after_step: int | None = None,
 ) -> TrainResult:
     """Train the student with `method` (sft, dpo, kto) on `dataset` and publish the result under `output_dir`.
@@ -215,8 +218,10 @@ def train_policy(
     rows (or dicts with their columns). `init_adapter`: a LoRA adapter to continue (its frozen copy is the
     reference of DPO/KTO); None starts a new adapter on the base (whose adapter-disabled self is the reference).
     `resume`: continue from the last checkpoint in `<output_dir>/ray-train`; without it that directory is cleared.
-    `publish_dir`: async mode, publish every `loop.publish_every_steps` steps. `fail_after_step`: testing only,
-    the worker raises after the checkpoint of that step (a crash to resume from). Ray must be initialized.
+    `publish_dir`: async mode, publish every `loop.publish_every_steps` steps (distributed/policy_versions.py);
+    `max_staleness`: with it, student rows more versions behind the newest are discarded as read.
+    `fail_after_step`: testing only, the worker raises after the checkpoint of that step (a crash to resume from).
+    Ray must be initialized.
     """
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -245,6 +250,7 @@ def train_policy(
         streaming=streaming,
         rows=rows if rows is not None else expected_rows,
         publish_dir=publish_dir,
+        max_staleness=max_staleness,
         fail_after_step=fail_after_step,
     )
     spec = dataclasses.replace(spec, tracking=learner_tracking(config, out), progress_file=str(out / PROGRESS_FILE))
@@ -264,7 +270,9 @@ def train_policy(
         run_config=_run_config(config, storage),
         datasets={"train": ray_dataset},
         # A stream is split between the workers; materialized data goes whole to each (the trainer's sampler splits).
-        dataset_config=ray.train.DataConfig(datasets_to_split="all" if streaming else []),
+        # No shard locality for a stream: Ray Data's splitter would hold up to two shards per worker waiting for one
+        # stored on the worker's node, so the learner would see each judged shard late (async pacing counts on it).
+        dataset_config=ray.train.DataConfig(datasets_to_split="all" if streaming else [], enable_shard_locality=False),
     )
     result = trainer.fit()
     return _finish(result, out, spec)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from transformers import PrinterCallback, TrainerCallback
 
-from orca_ray.adapters import latest_adapter, publish_directory, staging_dir, version_dir, write_latest
 from orca_ray.core.metrics import readable
 from orca_ray.core.preferences import trl_record
+from orca_ray.distributed.policy_versions import StalenessCheck, finish_publishing, publish_version
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class LearnerSpec:
     trust_remote_code: bool = False  # student.trust_remote_code: the same model code as the samplers run, or none
     publish_dir: str | None = None
     publish_every_steps: int = 0
+    max_staleness: int | None = None  # async: student rows more versions behind the newest are discarded on read
     fail_after_step: int | None = None  # fault injection for resume tests: raise after this step's checkpoint
     tracking: dict | None = None  # TRL's report_to, run name and their environment (distributed/tracking.py)
     progress_file: str | None = None  # rank 0 rewrites it after every step: the driver's live display reads it
@@ -79,19 +80,23 @@ class LearnerSpec:
 # ---------------------------------------------------------------- data
 
 
-def _train_dataset(spec: LearnerSpec, world_size: int):
+def _train_dataset(spec: LearnerSpec, world_size: int, staleness: StalenessCheck | None = None):
     """(dataset, empty?): the worker's rows in TRL's format, a streaming IterableDataset over the Ray Data shard, or
     (materialized data) an in-memory Dataset that the trainer shuffles, repeats for several epochs and skips into
-    on resume. A stream is empty when it ends before its first row (e.g. every verdict was undecidable)."""
+    on resume. A stream is empty when it ends before its first row (e.g. every verdict was undecidable). With a
+    `staleness` check (async), a student row too many versions behind is discarded as it is read."""
     import datasets
     import ray.train
 
     shard = ray.train.get_dataset_shard("train")
+    rows = shard.iter_rows()
+    if staleness is not None:
+        rows = (row for row in rows if staleness.keep(row))
     if not spec.streaming:
-        records = [trl_record(spec.method, row, spec.system_prompt) for row in shard.iter_rows()]
+        records = [trl_record(spec.method, row, spec.system_prompt) for row in rows]
         return datasets.Dataset.from_list(records), not records
 
-    stream = OnePassStream(trl_record(spec.method, row, spec.system_prompt) for row in shard.iter_rows())
+    stream = OnePassStream(trl_record(spec.method, row, spec.system_prompt) for row in rows)
     # One generator shard per process: accelerate then hands process k its shard k (this worker's whole Ray Data
     # shard) instead of keeping only every k-th batch of it.
     empty = next(stream.rows(), None) is None  # waits for the first row; it is replayed to the trainer
@@ -418,14 +423,9 @@ class AdapterPublisher(TrainerCallback):
         self.publish(model, state.global_step)
 
     def publish(self, model, step: int) -> tuple[int, str]:
-        self.publish_dir.mkdir(parents=True, exist_ok=True)
-        latest = latest_adapter(self.publish_dir)
-        version = (latest[0] if latest else 0) + 1
-        target = version_dir(self.publish_dir, version)
-        build = staging_dir(target)
-        save_policy(model, self.tokenizer, build, self.finetune)
-        publish_directory(build, target)
-        write_latest(self.publish_dir, version, target, step)
+        version, target = publish_version(
+            self.publish_dir, lambda build: save_policy(model, self.tokenizer, build, self.finetune), step
+        )
         self.published.append((version, step))
         log.info("published policy version %d (step %d) to %s", version, step, target)
         return version, str(target)
@@ -464,6 +464,7 @@ def train_loop_per_worker(spec_fields: dict) -> None:
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     workdir = Path(tempfile.mkdtemp(prefix=f"orca-ray-learner-{rank}-"))
+    staleness = None
     try:
         resume_from, history, finished = _restore(workdir)
         if finished:
@@ -473,7 +474,9 @@ def train_loop_per_worker(spec_fields: dict) -> None:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         model, peft_config, ref_model = _load_model(spec)
-        train_dataset, empty = _train_dataset(spec, world_size)
+        if spec.publish_dir and spec.max_staleness is not None:
+            staleness = StalenessCheck(spec.publish_dir, spec.max_staleness, rank)
+        train_dataset, empty = _train_dataset(spec, world_size, staleness)
         if empty:
             _report_untrained(spec, model, peft_config, tokenizer, workdir)
             return
@@ -502,6 +505,8 @@ def train_loop_per_worker(spec_fields: dict) -> None:
         trainer.train(resume_from_checkpoint=resume_from)
         _report_final(spec, trainer, tokenizer, metrics, publisher, workdir)
     finally:
+        if staleness is not None:
+            staleness.save()  # what this worker checked, also the rows it read after the last step
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -521,6 +526,8 @@ def _report_untrained(spec, model, peft_config, tokenizer, workdir: Path) -> Non
         save_policy(model, tokenizer, out / FINAL, spec.finetune)
         write_summary(out, 0, spec.max_steps, [], {"published": [], "empty": True})
         checkpoint = ray.train.Checkpoint.from_directory(str(out))
+        if spec.publish_dir:
+            finish_publishing(spec.publish_dir)
     ray.train.report({"train/step": 0.0, "train/finished": 1.0}, checkpoint=checkpoint, checkpoint_dir_name="final-0")
 
 
@@ -530,8 +537,10 @@ def _report_final(spec, trainer, tokenizer, metrics, publisher, workdir: Path) -
 
     state = trainer.state
     final_metrics = {**metrics.latest(), "train/step": float(state.global_step), "train/finished": 1.0}
-    if publisher is not None and state.is_world_process_zero and state.global_step % publisher.every:
-        publisher.publish(trainer.model, state.global_step)  # the last steps are published too
+    if publisher is not None and state.is_world_process_zero:
+        if state.global_step % publisher.every:
+            publisher.publish(trainer.model, state.global_step)  # the last steps are published too
+        finish_publishing(publisher.publish_dir)  # samplers waiting for their turn go on
     out = workdir / "final-report"
     checkpoint = None
     if spec.strategy == "fsdp":

@@ -15,6 +15,7 @@ from orca_ray.config import RunConfig
 from orca_ray.core import practice
 from orca_ray.distributed import stages
 from orca_ray.distributed.engine_pool import EnginePool
+from orca_ray.distributed.policy_versions import RoundVersions
 from orca_ray.distributed.resources import (
     forwarding_stage_options,
     judge_stage_options,
@@ -153,14 +154,14 @@ def _no_extra_args() -> dict:
     return {}
 
 
-def sample_stage(ds, session: Session, sampling: dict, adapter_source: stages.AdapterSource, lineage: dict):
+def sample_stage(ds, session: Session, sampling: dict, versions: RoundVersions, lineage: dict):
     return map_stage(
         ds,
         stages.sample_shard,
         {
             "engine_handles": session.student.handles,
             "sampling": sampling,
-            "adapter_source": adapter_source,
+            "versions": versions,
             "lineage": lineage,
             "system_prompt": session.config.student.system_prompt,
             "metrics_dir": session.metrics_dir,
@@ -205,7 +206,7 @@ def sample_and_judge(
     ds = shard_dataset(session, problems, shard_size or session.config.sampling.batch_size)
     if ds is None:
         return []
-    ds = sample_stage(ds, session, sampling, stages.AdapterSource(adapter, version), lineage)
+    ds = sample_stage(ds, session, sampling, RoundVersions(adapter, version), lineage)
     ds = judge_stage(ds, session, out_dir, emit="verdicts")
     return [row_from_dict(r, Verdict) for r in ds.take_all()]
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from orca_ray.core import practice
 from orca_ray.core.preferences import add_counts
 from orca_ray.core.prompts import student_messages, teacher_messages
+from orca_ray.distributed.policy_versions import RoundVersions
 from orca_ray.schemas import Problem, Sample, Verdict, row_from_dict, write_rows
 
 log = logging.getLogger(__name__)
@@ -58,27 +59,6 @@ def _stage_logger(stage: str, metrics_dir: str | None, run_id: str):
     from orca_ray.distributed.telemetry import MetricsLogger
 
     return MetricsLogger(metrics_dir, run_id or "", source=f"{stage}-{os.getpid()}", log_level=_logging.DEBUG)
-
-
-# ---------------------------------------------------------------- adapters
-
-
-@dataclasses.dataclass(frozen=True)
-class AdapterSource:
-    """Which adapter the sampler uses: a fixed one, or (async mode) the newest one the learner has published."""
-
-    path: str | None = None
-    version: int = 0
-    publish_dir: str | None = None
-
-    def resolve(self) -> tuple[str | None, int]:
-        if self.publish_dir:
-            from orca_ray.adapters import latest_adapter
-
-            latest = latest_adapter(self.publish_dir)
-            if latest is not None and latest[0] > self.version:
-                return latest[1], latest[0]
-        return self.path, self.version
 
 
 # ---------------------------------------------------------------- stages
@@ -118,14 +98,14 @@ class SampleStage:
         self,
         engine_handles: list,
         sampling: dict,
-        adapter_source: AdapterSource,
+        versions: RoundVersions,
         lineage: dict,
         system_prompt: str | None = None,
         metrics_dir: str | None = None,
     ):
         self.engines = engine_handles
         self.sampling = sampling
-        self.adapter_source = adapter_source
+        self.versions = versions
         self.lineage = lineage
         self.system_prompt = system_prompt
         self.metrics = _stage_logger("sampler", metrics_dir, lineage.get("run_id", ""))
@@ -138,7 +118,8 @@ class SampleStage:
         problems = _load(batch, PROBLEMS, Problem)
         # Shards spread over the engines in turn; each engine batches whatever shards reach it at once.
         engine = self.engines[int(batch["shard"][0]) % len(self.engines)]
-        adapter, version = self.adapter_source.resolve()  # between batches: a newly published adapter is picked up
+        # Between shards: a newly published adapter is picked up (async: once it is this shard's turn)
+        adapter, version = self.versions.resolve(int(batch["shard"][0]))
         conversations = [student_messages(p.question, self.system_prompt) for p in problems]
         requested = len(problems) * int(self.sampling.get("n", 1))
         self.metrics.log({MetricNames.SAMPLER_IN_FLIGHT: requested, MetricNames.POLICY_VERSION: version})

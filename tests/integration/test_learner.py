@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from orca_ray.adapters import latest_adapter
 from orca_ray.config import load_config
 from orca_ray.core.prompts import student_messages, student_prompt
+from orca_ray.distributed.policy_versions import latest_adapter
 from orca_ray.models import TINY_MODEL, prepare_model
 from orca_ray.schemas import DPOPair, KTOExample, SFTExample
 
@@ -250,7 +250,8 @@ def test_cli_reads_training_rows_and_names_bad_lines(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "module_name", ["orca_ray.adapters", "orca_ray.distributed.learner", "orca_ray.distributed.learner_worker"]
+    "module_name",
+    ["orca_ray.distributed.policy_versions", "orca_ray.distributed.learner", "orca_ray.distributed.learner_worker"],
 )
 def test_docstring_examples(module_name):
     import doctest
