@@ -20,3 +20,12 @@ def test_ruff_is_clean(command):
         [sys.executable, "-m", "ruff", *command, *PATHS], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_test_modules_have_unique_basenames():
+    # pytest's default import mode puts each test directory on sys.path, so two test_x.py in different folders stop
+    # the whole collection with "import file mismatch" (it did, in CI, when tracking tests were added in both).
+    seen: dict[str, list[str]] = {}
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
