@@ -31,7 +31,8 @@ from orca_ray.schemas import CORRECT, INCORRECT, UNDECIDABLE, VERDICTS, Sample, 
 TIER_RULE = "rule"
 TIER_LLM = "llm"
 TIER_NONE = "none"
-AUDIT_DISAGREEMENT = "llm audit disagreed"  # marks a row's judge_reason; judge_metrics counts it
+LLM_AUDIT = "llm audit"  # marks the judge_reason of a rule-decided row the LLM tier audited
+AUDIT_DISAGREEMENT = f"{LLM_AUDIT} disagreed"  # marks a row's judge_reason; judge_metrics counts it
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ def judge_verdict_row(
         elif audit_disagrees(rule, llm_verdict):
             reason = f"{rule.reason}; {AUDIT_DISAGREEMENT} (said {llm_verdict}); rule verdict kept"
         else:
-            reason = f"{rule.reason}; llm audit: {llm_verdict}"
+            reason = f"{rule.reason}; {LLM_AUDIT}: {llm_verdict}"
     elif verdict == UNDECIDABLE:
         tier = TIER_NONE
     return Verdict(
@@ -278,6 +279,11 @@ def judge_verdict_row(
         source=sample.source,
         seed=sample.seed,
     )
+
+
+def was_audited(row: Verdict) -> bool:
+    """Whether the LLM tier audited a row the rules decided (an audit share's row; its rule verdict stands)."""
+    return row.judge_tier == TIER_RULE and LLM_AUDIT in (row.judge_reason or "")
 
 
 def judge_metrics(rows: Iterable[Verdict]) -> dict[str, float]:

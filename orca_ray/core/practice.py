@@ -96,14 +96,18 @@ def is_stale(sample_version: int, current_version: int, max_staleness: int) -> b
 
 
 def verdict_counts(verdicts: Iterable[Verdict]) -> dict[str, int]:
-    """Flat counts of a batch of verdicts: samples, correct, incorrect, undecidable, by tier."""
+    """Flat counts of a batch of verdicts: samples, correct, incorrect, undecidable, by tier, and the rule-decided
+    rows the LLM tier audited (`audited`, when there are any)."""
+    from orca_ray.core.judge import was_audited
+
     counts: Counter[str] = Counter()
     for v in verdicts:
         counts["samples"] += 1
         counts[v.verdict] += 1
         counts[f"tier_{v.judge_tier}"] += 1
+        counts["audited"] += was_audited(v)
     return {key: counts.get(key, 0) for key in ("samples", CORRECT, INCORRECT, UNDECIDABLE)} | {
-        k: v for k, v in counts.items() if k.startswith("tier_")
+        k: v for k, v in counts.items() if k.startswith("tier_") or (k == "audited" and v)
     }
 
 

@@ -15,6 +15,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -355,7 +356,14 @@ def explain_start_failure(err: Exception, spec: EngineSpec, host_memory: tuple[i
     detail = " ".join(f"{type(err).__name__}: {err}".split())
     lowered = detail.lower()
     why = _memory_advice(spec, host_memory)
-    if why is None and any(word in lowered for word in _MEMORY_WORDS):
+    if why is None and "greater than the derived max_model_len" in lowered:
+        limit = re.search(r"max_position_embeddings=(\d+)", detail)
+        why = (
+            f"{spec.setting}.max_model_len (now {spec.max_model_len}) is longer than the model's context"
+            + (f" ({int(limit.group(1))} tokens)" if limit else "")
+            + f": lower {spec.setting}.max_model_len to the model's context length or less"
+        )
+    elif why is None and any(word in lowered for word in _MEMORY_WORDS):
         why = (
             f"the engine ran out of memory: lower {spec.setting}.max_model_len (now {spec.max_model_len}) or adjust "
             f"{spec.setting}.gpu_memory_utilization (now {spec.gpu_memory_utilization}); on CPU the KV cache size is "

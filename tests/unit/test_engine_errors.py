@@ -32,6 +32,17 @@ def test_a_reservation_that_fits_points_elsewhere():
     assert "student.max_lora_rank (now 64)" in lora
 
 
+def test_a_context_longer_than_the_models_names_the_setting_and_the_models_length():
+    # vLLM 0.x's words when teacher.max_model_len (default 4096) exceeds a 2048-token model's (seen here).
+    err = ValueError(
+        "1 validation error for ModelConfig\n  Value error, User-specified max_model_len (4096) is greater than the "
+        "derived max_model_len (max_position_embeddings=2048.0 or model_max_length=None in model's config.json)."
+    )
+    message = explain_start_failure(err, EngineSpec(model_dir="/m", max_model_len=4096, setting="teacher"))
+    assert "teacher.max_model_len (now 4096) is longer than the model's context (2048 tokens)" in message
+    assert "gpu_memory_utilization" not in message
+
+
 def test_the_caller_gets_the_engine_error_line_out_of_rays_actor_error():
     # The text of Ray 2.60's ActorDiedError for an exception raised in an actor's __init__ (seen here).
     text = (

@@ -93,6 +93,20 @@ def test_audit_disagreement_keeps_the_rule_verdict(tmp_path):
     assert verdicts[2]["verdict"] == "incorrect" and verdicts[2]["judge_tier"] == "llm"
 
 
+def test_the_llm_tier_and_the_audit_share_are_counted(tmp_path):
+    stage = JudgeStage(
+        _settings(audit_share=1.0),
+        ScriptedTeacher("Final Verdict: Correct"),
+        out_dir=str(tmp_path),
+        emit="preferences",
+        preference={"method": "kto", "kwargs": {"seed": 0}},
+    )
+    stage(_batch())
+    counts = json.loads((tmp_path / "counts" / "shard-00003.json").read_text())
+    # Rows 0 and 1 are decided by the rules and audited; row 2 is the LLM tier's.
+    assert (counts["judge_audited"], counts["judge_tier_rule"], counts["judge_tier_llm"]) == (2, 2, 1)
+
+
 def test_dpo_pairs_from_a_shard(tmp_path):
     stage = JudgeStage(
         _settings(llm_tier=False),
