@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orca_ray.schemas import VERDICTS
@@ -205,39 +205,6 @@ def judge_rates(counts: Mapping[str, float]) -> dict[str, float]:
         MetricNames.JUDGE_PASS_RATE: ratio(counts.get("judge/correct", 0), judged),
         MetricNames.JUDGE_UNDECIDABLE_SHARE: ratio(counts.get("judge/undecidable", 0), judged),
     }
-
-
-def staleness_metrics(policy_version: int, sample_versions: Iterable[int], max_staleness: int) -> dict[str, float]:
-    """Policy version, the largest lag of a batch's samples behind it, and how many of them are too old to keep
-    (the same rule as `core.practice.is_stale`: lag > max_staleness).
-
-    >>> staleness_metrics(3, [3, 2, 0], max_staleness=1)["loop/discarded_stale"]
-    1.0
-    """
-    lags = [policy_version - v for v in sample_versions]
-    if any(lag < 0 for lag in lags):
-        raise ValueError(f"a sample version is newer than the policy version {policy_version}")
-    return {
-        MetricNames.POLICY_VERSION: float(policy_version),
-        MetricNames.STALENESS: float(max(lags, default=0)),
-        MetricNames.DISCARDED_STALE: float(sum(lag > max_staleness for lag in lags)),
-    }
-
-
-def learner_metrics(loss: float, steps: int, seconds: float, learning_rate: float | None = None) -> dict[str, float]:
-    """Loss, steps taken and seconds per step of one learner report (step_seconds is a histogram observation).
-
-    >>> learner_metrics(0.5, steps=4, seconds=8.0)["learner/step_seconds"]
-    2.0
-    """
-    out = {
-        MetricNames.TRAIN_LOSS: float(loss),
-        MetricNames.TRAIN_STEPS: float(steps),
-        MetricNames.STEP_SECONDS: ratio(seconds, steps),
-    }
-    if learning_rate is not None:
-        out[MetricNames.LEARNING_RATE] = float(learning_rate)
-    return out
 
 
 # The normal quantile of a two-sided 95% interval.

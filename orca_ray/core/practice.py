@@ -1,10 +1,8 @@
 """The pure steps of one practice round: split problems into shards (the unit of streaming and of resume), turn
-engine completions into Sample rows, decide staleness, and summarize verdicts.
+engine completions into Sample rows, and summarize verdicts (staleness: distributed.policy_versions).
 
     >>> plan_shards(["a", "b", "c"], shard_size=2)
     [['a', 'b'], ['c']]
-    >>> is_stale(sample_version=1, current_version=3, max_staleness=1)
-    True
 """
 
 from __future__ import annotations
@@ -88,11 +86,6 @@ def sample_rows(
                 )
             )
     return rows
-
-
-def is_stale(sample_version: int, current_version: int, max_staleness: int) -> bool:
-    """A sample written by a policy more than `max_staleness` versions behind the learner's is discarded."""
-    return current_version - sample_version > max_staleness
 
 
 def verdict_counts(verdicts: Iterable[Verdict]) -> dict[str, int]:

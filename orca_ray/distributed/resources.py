@@ -36,11 +36,6 @@ def engine_placement_bundles(engine: EngineResources) -> list[dict] | None:
     return [{"CPU": engine.cpus_per_actor, "GPU": 1.0}] + [{"GPU": 1.0}] * (engine.tensor_parallel_size - 1)
 
 
-def uses_gpu(config: RunConfig) -> bool:
-    res = config.resources
-    return res.sampler.gpus_per_actor > 0 or res.trainer.gpus_per_worker > 0
-
-
 def trainer_scaling(trainer: TrainerResources) -> dict:
     """Keyword arguments of ray.train.ScalingConfig for the learner."""
     use_gpu = trainer.gpus_per_worker > 0

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orca_ray.config import DataSource
+from orca_ray.core import problems as problems_module
 from orca_ray.data.readers import ReadResult, gsm8k_answer_and_solution, read_problems, write_problems_jsonl
 from orca_ray.data.rows import BadRow
 from orca_ray.errors import DataError
@@ -244,9 +245,6 @@ def test_hub_offline_fails_at_once(monkeypatch):
 
 
 def test_symbolic_delegates_to_the_generator():
-    problems_module = pytest.importorskip("orca_ray.core.problems")
-    if not hasattr(problems_module, "generate_problems"):
-        pytest.skip("the symbolic teacher (orca_ray.core.problems.generate_problems) has not landed yet")
     source = DataSource(kind="symbolic", n=12, seed=3, min_steps=2, max_steps=3)
     result = read_problems(source)
     expected = problems_module.generate_problems(n=12, seed=3, families=None, min_steps=2, max_steps=3)

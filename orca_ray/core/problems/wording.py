@@ -157,16 +157,6 @@ def plural(count: Fraction | int, one: str, many: str) -> str:
     return one if Fraction(count) == 1 else many
 
 
-def quarters(rng: Random, low: int, high: int) -> Fraction:
-    """A price between low and high dollars in steps of 25 cents."""
-    return Fraction(rng.randint(low * 4, high * 4), 4)
-
-
-def prices(rng: Random, low: int, high: int, cents: bool) -> Fraction:
-    """A whole-dollar price, or (when `cents`) one in steps of 25 cents."""
-    return quarters(rng, low, high) if cents else Fraction(rng.randint(low, high))
-
-
 def chance(rng: Random, percent: int) -> bool:
     """True `percent` times in a hundred (integers only: the package keeps floats out of its arithmetic)."""
     return rng.randrange(100) < percent
