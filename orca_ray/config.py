@@ -380,6 +380,12 @@ class EngineResources(Section):
         "None: 0 on machines of at most 4 cores (a LoRA adapter runs 1.65x faster on both cores of 2), else "
         "vLLM's default of 1. A reserved core also takes Ray's own processes off the model's cores.",
     )
+    node_resource: str | None = Field(
+        None,
+        description="A custom resource (e.g. sampler_node, teacher_node) the nodes meant for these engines carry: "
+        "they are placed only there (each asks for a sliver of it, so a node declaring 1 holds any number). "
+        "None: any node. The cluster files (cluster/) give their worker groups the same names.",
+    )
 
 
 class TrainerResources(Section):
@@ -388,6 +394,12 @@ class TrainerResources(Section):
     cpus_per_worker: float = Field(0.5, gt=0, description="Logical CPUs per training worker.")
     cpu_affinity: list[int] | None = Field(
         None, description="CPU training: pin the workers to these cores (benchmarks; None: let the OS schedule)."
+    )
+    node_resource: str | None = Field(
+        None,
+        description="A custom resource (e.g. learner_node) the nodes meant for the training workers carry: they "
+        "are placed only there (each asks for a sliver of it). None: any node. Those nodes write checkpoints and "
+        "adapters under output_dir, so they must see it (shared storage).",
     )
 
 
@@ -402,6 +414,25 @@ class ResourcesConfig(Section):
     sampler: EngineResources = Field(default_factory=EngineResources, description="Student sampler engines.")
     teacher: EngineResources = Field(default_factory=EngineResources, description="Teacher engines (vllm backend).")
     judge_cpus: float = Field(0.25, gt=0, description="Logical CPUs per rule-judge task.")
+    judge_node_resource: str | None = Field(
+        None,
+        description="A custom resource (e.g. head_node) of the nodes that run a round's Ray Data tasks: the judge, "
+        "and the sampler's and teacher's tasks that forward shards to the engines. They write the round's files, "
+        "so such a node must see output_dir. None: any node.",
+    )
+    adapter_transport: Literal["auto", "shared_path", "object_store"] = Field(
+        "auto",
+        description="How a trained LoRA adapter reaches the sampler engines: shared_path (they load it from "
+        "output_dir, which every sampler node must see: NFS, EFS, a ReadWriteMany volume), object_store (its files "
+        "travel through Ray's object store and are written once into each sampler node's adapter_cache_dir), or "
+        "auto (shared_path when every sampler engine sees a marker file written in output_dir at start, else "
+        "object_store). Cloud URIs (s3://, gs://) are copied by each engine either way.",
+    )
+    adapter_cache_dir: str | None = Field(
+        None,
+        description="object_store transport: the node-local directory adapters are written into on a sampler's "
+        "node. None: $ORCA_RAY_HOME/adapters (~/.cache/orca-ray/adapters) on that node.",
+    )
     trainer: TrainerResources = Field(default_factory=TrainerResources, description="The Ray Train learner.")
     torch_threads: int | None = Field(
         1, gt=0, description="torch threads in each actor and worker (Ray does not enforce fractional CPUs)."

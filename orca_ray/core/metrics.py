@@ -86,6 +86,10 @@ class MetricNames:
     STALENESS = "loop/staleness"
     DISCARDED_STALE = "loop/discarded_stale"
     EVAL_ACCURACY = "eval/accuracy"
+    ADAPTER_TRANSPORT_SECONDS = "adapter/transport_seconds"
+    ADAPTER_DELIVERY_SECONDS = "adapter/delivery_seconds"
+    ADAPTER_NODES_REACHED = "adapter/nodes_reached"
+    ADAPTER_MEGABYTES = "adapter/megabytes"
 
 
 def stage_key(stage: str, name: str) -> str:
@@ -138,6 +142,20 @@ _SPECIFIC = [
         _N.DISCARDED_STALE, COUNTER, "Samples discarded for being more than loop.max_staleness versions old.", "rows"
     ),
     MetricSpec(_N.EVAL_ACCURACY, GAUGE, "Greedy accuracy on an evaluation set (label: the set's name).", "ratio"),
+    MetricSpec(
+        _N.ADAPTER_TRANSPORT_SECONDS,
+        GAUGE,
+        "object_store transport: seconds the slowest engine took to fetch a new adapter and write it to its node.",
+        "s",
+    ),
+    MetricSpec(
+        _N.ADAPTER_DELIVERY_SECONDS,
+        GAUGE,
+        "object_store transport: seconds from reading a new adapter to its arrival on every sampler node.",
+        "s",
+    ),
+    MetricSpec(_N.ADAPTER_NODES_REACHED, GAUGE, "Sampler nodes a new adapter was written to.", "nodes"),
+    MetricSpec(_N.ADAPTER_MEGABYTES, GAUGE, "Size of an adapter shipped through the object store.", "MB"),
 ]
 
 REGISTRY: dict[str, MetricSpec] = {}

@@ -19,6 +19,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from orca_ray.distributed import policy_versions
 from orca_ray.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,14 @@ class AsyncGenerationEngine:
     async def stats(self) -> dict[str, float]:
         return {"requests": self._requests, "tokens": self._tokens, "in_flight": self._in_flight}
 
+    async def sees(self, path: str) -> bool:
+        """Whether this engine's node sees `path` (adapter_transport auto: is output_dir shared?)."""
+        return os.path.exists(path)
+
+    async def receive_adapter(self, adapter) -> tuple[str | None, float | None]:
+        """An adapter shipped through the object store, written into this node's cache once (policy_versions)."""
+        return await policy_versions.receive_adapter(adapter)
+
     def _render(self, conversation: list[dict]) -> str:
         return self._tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
 
@@ -290,10 +299,9 @@ class AsyncGenerationEngine:
         self._tokens += sum(c.num_tokens for c in completions)
         return completions
 
-    async def chat(
-        self, conversations: list[list[dict]], sampling: dict, adapter: str | None = None
-    ) -> list[list[Completion]]:
-        """Completions for each conversation, in order; `sampling` holds vLLM SamplingParams fields."""
+    async def chat(self, conversations: list[list[dict]], sampling: dict, adapter=None) -> list[list[Completion]]:
+        """Completions for each conversation, in order; `sampling` holds vLLM SamplingParams fields; `adapter`: a
+        path, a cloud URI or a policy_versions.AdapterShipment."""
         import asyncio
 
         from vllm.sampling_params import RequestOutputKind
@@ -301,6 +309,7 @@ class AsyncGenerationEngine:
         params = _sampling_params(sampling)
         # One result per request holding all n samples (streamed outputs would carry only the children so far).
         params.output_kind = RequestOutputKind.FINAL_ONLY
+        adapter, _ = await policy_versions.receive_adapter(adapter)
         lora_request = self._adapters.request(adapter)
         return list(await asyncio.gather(*(self._one(c, params, lora_request) for c in conversations)))
 

@@ -11,7 +11,11 @@ sees half of one); the samplers resolve that pointer before each shard. Two rule
 - the learner reads each student row against the newest version and discards it when it is more than
   `loop.max_staleness` versions behind; what it checked and discarded is written beside the published versions.
 
-Plain files only (no torch, no ray): samplers import this cheaply.
+Where the sampler nodes do not see `output_dir` (no shared filesystem), the adapter travels through Ray's object
+store instead (`resources.adapter_transport`, the last section here): the sampler's task packs the directory's files,
+and each engine writes them once into its node's cache before vLLM loads them by path.
+
+Plain files only (no torch; ray only inside the transport's functions): samplers import this cheaply.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -26,16 +30,20 @@ Plain files only (no torch, no ray): samplers import this cheaply.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from orca_ray.core.metrics import MetricNames
 from orca_ray.schemas import ORIGIN_STUDENT
 
 log = logging.getLogger(__name__)
@@ -283,3 +291,166 @@ class RoundVersions:
 
     def stale_discarded(self) -> int:
         return read_staleness(self.publish_dir)[0] if self.publish_dir else 0
+
+
+# ---------------------------------------------------------------- how an adapter reaches the engines
+
+SHARED_PATH, OBJECT_STORE = "shared_path", "object_store"
+REMOTE_PREFIXES = ("s3://", "gs://", "gcs://", "abfss://", "az://", "azure://", "hdfs://", "file://")
+MARKER_PREFIX = ".orca-ray-visible-"
+
+
+@dataclass(frozen=True)
+class AdapterShipment:
+    """An adapter directory on its way through the object store: `files` is the ObjectRef of {name: bytes}; `key`
+    names its content (path, names, sizes, modification times), so a node writes each version once."""
+
+    source: str
+    key: str
+    files: Any
+    size: int
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class AdapterTransport:
+    """The run's decision (`choose_transport`): what a sampler hands its engine for an adapter path."""
+
+    mode: str = SHARED_PATH
+    cache_dir: str | None = None
+
+    def ship(self, adapter: str | None) -> str | AdapterShipment | None:
+        """In a sampler's task, on a node that sees `adapter`: the path itself (shared path, cloud URI, none), or
+        its files put into the object store."""
+        if self.mode != OBJECT_STORE or not adapter or adapter.startswith(REMOTE_PREFIXES):
+            return adapter
+        import ray
+
+        files = read_adapter_files(adapter)
+        return AdapterShipment(
+            adapter, content_key(adapter, files), ray.put(files), sum(map(len, files.values())), self.cache_dir
+        )
+
+
+def read_adapter_files(directory: str | Path) -> dict[str, bytes]:
+    """Every file under an adapter directory, by its path relative to it (PEFT writes a few MB, flat)."""
+    root = Path(directory)
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def content_key(source: str, files: dict[str, bytes]) -> str:
+    """A cache name for one adapter version: its directory's name and a digest of its path and files.
+
+    >>> content_key("/runs/r/iter-1/train/adapter", {"a": b"1"}).startswith("adapter-")
+    True
+    >>> content_key("/x/adapter", {"a": b"1"}) != content_key("/x/adapter", {"a": b"2"})
+    True
+    """
+    digest = hashlib.sha256(source.encode())
+    for name, data in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return f"{Path(source).name}-{digest.hexdigest()[:16]}"
+
+
+def adapter_cache_root(cache_dir: str | None) -> Path:
+    """The node-local cache of shipped adapters (resources.adapter_cache_dir, else $ORCA_RAY_HOME/adapters)."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    from orca_ray.models import orca_ray_home
+
+    return orca_ray_home() / "adapters"
+
+
+def write_adapter_files(files: dict[str, bytes], target: Path) -> Path:
+    """Write a shipped adapter under `target`, once per node: built beside it, then renamed into place; a copy
+    another engine of the node renamed first is kept."""
+    if (target / "adapter_config.json").is_file():
+        return target
+    build = staging_dir(target)
+    for name, data in files.items():
+        (build / name).parent.mkdir(parents=True, exist_ok=True)
+        (build / name).write_bytes(data)
+    try:
+        os.replace(build, target)
+    except OSError:  # another engine of this node renamed its copy first
+        shutil.rmtree(build, ignore_errors=True)
+    return target
+
+
+_ARRIVING: dict[str, Any] = {}  # key -> asyncio.Lock, in an engine's process: concurrent shards fetch a version once
+
+
+async def receive_adapter(adapter: str | AdapterShipment | None) -> tuple[str | None, float | None]:
+    """On the engine's node: (a path vLLM can load, seconds spent bringing it here or None when it was already
+    here). A shipment is fetched from the object store and written into the node's cache only on first sight."""
+    import asyncio
+
+    if not isinstance(adapter, AdapterShipment):
+        return adapter, None
+    target = adapter_cache_root(adapter.cache_dir) / adapter.key
+    async with _ARRIVING.setdefault(adapter.key, asyncio.Lock()):
+        if (target / "adapter_config.json").is_file():
+            return str(target), None
+        started = time.perf_counter()
+        files = await adapter.files
+        write_adapter_files(files, target)
+        seconds = time.perf_counter() - started
+    log.info("adapter %s (%.1f MB) written to %s in %.2f s", adapter.source, adapter.size / 1e6, target, seconds)
+    return str(target), seconds
+
+
+def deliver_adapter(transport: AdapterTransport, adapter: str | None, engines: list) -> tuple[Any, dict]:
+    """A sampler's side, before it sends a shard: what to hand the engine for `adapter`, and the arrival's
+    figures when this call brought a new version to the engines' nodes. Every engine of the pool receives it at
+    once, so the figures are the time to bring a version to every sampler node ({} when it was already there)."""
+    started = time.perf_counter()
+    shipped = transport.ship(adapter)
+    if not isinstance(shipped, AdapterShipment):
+        return shipped, {}
+    import ray
+
+    arrivals = [seconds for _, seconds in ray.get([engine.receive_adapter.remote(shipped) for engine in engines])]
+    if all(seconds is None for seconds in arrivals):
+        return shipped, {}
+    figures = transport_figures(arrivals) | {MetricNames.ADAPTER_DELIVERY_SECONDS: time.perf_counter() - started}
+    figures[MetricNames.ADAPTER_MEGABYTES] = shipped.size / 1e6
+    log.info(
+        "adapter %s reached %d engine nodes in %.2f s",
+        adapter,
+        figures[MetricNames.ADAPTER_NODES_REACHED],
+        figures[MetricNames.ADAPTER_DELIVERY_SECONDS],
+    )
+    return shipped, figures
+
+
+def choose_transport(mode: str, output_dir: str, engines: list, cache_dir: str | None = None) -> AdapterTransport:
+    """Resolve resources.adapter_transport at the start of a run. `auto`: a marker file written into output_dir
+    here; if every engine (each on its own node's filesystem) sees it, adapters are loaded from the shared path,
+    else they travel through the object store. `engines`: actor handles with `sees(path) -> bool`."""
+    if mode == "auto":
+        import ray
+
+        marker = Path(output_dir) / f"{MARKER_PREFIX}{uuid.uuid4().hex}"
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("")
+        try:
+            seen = ray.get([engine.sees.remote(str(marker)) for engine in engines])
+        finally:
+            marker.unlink(missing_ok=True)
+        mode = SHARED_PATH if all(seen) else OBJECT_STORE
+        why = "every sampler engine sees" if all(seen) else f"{seen.count(False)} of {len(seen)} engines cannot see"
+        log.info("adapter transport auto: %s (%s %s)", mode, why, output_dir)
+    return AdapterTransport(mode, cache_dir)
+
+
+def transport_figures(seconds_by_engine: list[float | None]) -> dict[str, float]:
+    """Flat metrics of one version's arrival: the slowest engine's time is the time to reach every sampler node.
+
+    >>> transport_figures([0.5, None, 1.25])
+    {'adapter/transport_seconds': 1.25, 'adapter/nodes_reached': 2}
+    """
+    arrived = [s for s in seconds_by_engine if s is not None]
+    return {
+        MetricNames.ADAPTER_TRANSPORT_SECONDS: max(arrived, default=0.0),
+        MetricNames.ADAPTER_NODES_REACHED: len(arrived),
+    }

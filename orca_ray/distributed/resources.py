@@ -19,27 +19,54 @@ def local_num_cpus(resources: ResourcesConfig, cores: int | None = None) -> int:
     return max(8, 4 * cores)
 
 
+# What one actor, worker or task asks of a node's custom placement resource (`*.node_resource`): a sliver, so a
+# node that declares 1 of it (the cluster files do) takes any number of them, and only such nodes take them.
+NODE_RESOURCE_SHARE = 0.001
+# The names the cluster files (cluster/aws.yaml, gcp.yaml, kuberay/raycluster.yaml) give their node types, for
+# resources.sampler/teacher/trainer.node_resource and resources.judge_node_resource.
+NODE_RESOURCE_NAMES = {
+    "sampler": "sampler_node",
+    "teacher": "teacher_node",
+    "trainer": "learner_node",
+    "judge": "judge_node",
+}
+
+
+def node_resources(name: str | None) -> dict[str, float]:
+    """The custom resources that pin an actor, worker or task to the nodes carrying `name` (none: any node).
+
+    >>> node_resources("sampler_node"), node_resources(None)
+    ({'sampler_node': 0.001}, {})
+    """
+    return {name: NODE_RESOURCE_SHARE} if name else {}
+
+
 def engine_actor_options(engine: EngineResources) -> dict:
     """Ray actor options for one vLLM engine actor (sampler or teacher).
 
     With tensor parallel on GPUs, the actor itself holds no GPU: vLLM's Ray executor places one worker per GPU
-    in a placement group (see `engine_placement_bundles`)."""
+    in a placement group (see `engine_placement_bundles`), whose first bundle also carries the node resource."""
     if engine.tensor_parallel_size > 1:
         return {"num_cpus": engine.cpus_per_actor, "num_gpus": 0}
-    return {"num_cpus": engine.cpus_per_actor, "num_gpus": engine.gpus_per_actor}
+    options = {"num_cpus": engine.cpus_per_actor, "num_gpus": engine.gpus_per_actor}
+    if engine.node_resource:
+        options["resources"] = node_resources(engine.node_resource)
+    return options
 
 
 def engine_placement_bundles(engine: EngineResources) -> list[dict] | None:
-    """Bundles of the placement group for a tensor-parallel engine (one GPU per bundle), else None."""
+    """Bundles of the placement group for a tensor-parallel engine (one GPU per bundle), else None. The group is
+    STRICT_PACK (one node), so the node resource in the first bundle places all of it."""
     if engine.tensor_parallel_size <= 1:
         return None
-    return [{"CPU": engine.cpus_per_actor, "GPU": 1.0}] + [{"GPU": 1.0}] * (engine.tensor_parallel_size - 1)
+    first = {"CPU": engine.cpus_per_actor, "GPU": 1.0} | node_resources(engine.node_resource)
+    return [first] + [{"GPU": 1.0}] * (engine.tensor_parallel_size - 1)
 
 
 def trainer_scaling(trainer: TrainerResources) -> dict:
     """Keyword arguments of ray.train.ScalingConfig for the learner."""
     use_gpu = trainer.gpus_per_worker > 0
-    per_worker = {"CPU": trainer.cpus_per_worker}
+    per_worker = {"CPU": trainer.cpus_per_worker} | node_resources(trainer.node_resource)
     if use_gpu:
         per_worker["GPU"] = trainer.gpus_per_worker
     return {"num_workers": trainer.workers, "use_gpu": use_gpu, "resources_per_worker": per_worker}
@@ -136,7 +163,14 @@ def forwarding_stage_options(resources: ResourcesConfig, engines: EngineResource
     from ray.data import TaskPoolStrategy
 
     size = engines.shards_in_flight * engines.actors  # both at least 1 (config)
-    return {"num_cpus": resources.judge_cpus, "compute": TaskPoolStrategy(size=size)}
+    return {"num_cpus": resources.judge_cpus, "compute": TaskPoolStrategy(size=size)} | _stage_task_placement(resources)
+
+
+def _stage_task_placement(resources: ResourcesConfig) -> dict:
+    """A round's Ray Data tasks write its files (verdicts, preferences, metrics): resources.judge_node_resource
+    keeps them on nodes that see output_dir."""
+    pinned = node_resources(resources.judge_node_resource)
+    return {"resources": pinned} if pinned else {}
 
 
 def stage_task_slots(config: RunConfig) -> int:
@@ -154,7 +188,8 @@ def judge_stage_options(resources: ResourcesConfig, llm_tier: bool) -> dict:
     """The judge: rules are cheap (one shard at a time); with an LLM tier, two at once keep the teacher busy."""
     from ray.data import TaskPoolStrategy
 
-    return {"num_cpus": resources.judge_cpus, "compute": TaskPoolStrategy(size=2 if llm_tier else 1)}
+    options = {"num_cpus": resources.judge_cpus, "compute": TaskPoolStrategy(size=2 if llm_tier else 1)}
+    return options | _stage_task_placement(resources)
 
 
 # One synthesis worker drives at most this many agent conversations: they mostly wait on models (asyncio).

@@ -15,7 +15,7 @@ from orca_ray.config import RunConfig
 from orca_ray.core import practice
 from orca_ray.distributed import stages
 from orca_ray.distributed.engine_pool import EnginePool
-from orca_ray.distributed.policy_versions import RoundVersions
+from orca_ray.distributed.policy_versions import AdapterTransport, RoundVersions, choose_transport
 from orca_ray.distributed.resources import (
     forwarding_stage_options,
     judge_stage_options,
@@ -40,6 +40,7 @@ class Session:
     teacher_client: TeacherClient | None
     metrics_dir: str | None = None  # a run directory: stage workers write their metrics under it
     run_id: str = ""
+    adapter_transport: AdapterTransport = AdapterTransport()  # how adapters reach the student engines
 
     def restart_student(self, model_dir: str) -> None:
         """Full fine-tuning: a new student is new weights, so its engines restart (LoRA never needs this)."""
@@ -81,7 +82,9 @@ def open_session(config: RunConfig, student_model_dir: str):
             teacher_dir = str(prepare_model(config.teacher.model))
             teacher = EnginePool.start("teacher", teacher_engine_spec(config, teacher_dir), config.resources.teacher)
         client = make_teacher_client(config.teacher, teacher.handles if teacher else None)
-        yield Session(config, student, student_model_dir, teacher, client)
+        res = config.resources
+        transport = choose_transport(res.adapter_transport, config.output_dir, student.handles, res.adapter_cache_dir)
+        yield Session(config, student, student_model_dir, teacher, client, adapter_transport=transport)
     finally:
         for pool in (student, teacher):
             if pool is not None:
@@ -165,6 +168,7 @@ def sample_stage(ds, session: Session, sampling: dict, versions: RoundVersions, 
             "lineage": lineage,
             "system_prompt": session.config.student.system_prompt,
             "metrics_dir": session.metrics_dir,
+            "adapter_transport": session.adapter_transport,
         },
         forwarding_stage_options(session.config.resources, session.config.resources.sampler),
     )

@@ -24,7 +24,7 @@ from pathlib import Path
 from orca_ray.core import practice
 from orca_ray.core.preferences import add_counts
 from orca_ray.core.prompts import student_messages, teacher_messages
-from orca_ray.distributed.policy_versions import RoundVersions
+from orca_ray.distributed.policy_versions import AdapterTransport, RoundVersions, deliver_adapter
 from orca_ray.schemas import Problem, Sample, Verdict, row_from_dict, write_rows
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,10 @@ class SampleStage:
         lineage: dict,
         system_prompt: str | None = None,
         metrics_dir: str | None = None,
+        adapter_transport: AdapterTransport = AdapterTransport(),
     ):
         self.engines = engine_handles
+        self.adapter_transport = adapter_transport
         self.sampling = sampling
         self.versions = versions
         self.lineage = lineage
@@ -120,11 +122,14 @@ class SampleStage:
         engine = self.engines[int(batch["shard"][0]) % len(self.engines)]
         # Between shards: a newly published adapter is picked up (async: once it is this shard's turn)
         adapter, version = self.versions.resolve(int(batch["shard"][0]))
+        shipped, arrival = deliver_adapter(self.adapter_transport, adapter, self.engines)
+        if arrival:
+            self.metrics.log(arrival | {MetricNames.POLICY_VERSION: version})
         conversations = [student_messages(p.question, self.system_prompt) for p in problems]
         requested = len(problems) * int(self.sampling.get("n", 1))
         self.metrics.log({MetricNames.SAMPLER_IN_FLIGHT: requested, MetricNames.POLICY_VERSION: version})
         started, wall_started = time.perf_counter(), time.time()
-        results = ray.get(engine.chat.remote(conversations, self.sampling, adapter))
+        results = ray.get(engine.chat.remote(conversations, self.sampling, shipped))
         seconds = time.perf_counter() - started
         completions = [[(c.text, c.num_tokens, c.finish_reason) for c in attempts] for attempts in results]
         samples = practice.sample_rows(problems, completions, adapter=adapter, policy_version=version, **self.lineage)
