@@ -1,4 +1,4 @@
-"""Greedy pass@1 as a Ray job: the student (or --model, with --adapter) on GSM8K test, one of the config's
+r"""Greedy pass@1 as a Ray job: the student (or --model, with --adapter) on GSM8K test, one of the config's
 `data.eval` sets, or a problems file; a per-problem Parquet and a summary JSON under --out.
 
 Locally (starts a local Ray):
@@ -9,28 +9,10 @@ On a cluster:
         --adapter /shared/runs/<run-id>/iter-2/train/adapter --out /shared/eval
 """
 
-from __future__ import annotations
-
-import argparse
-import logging
 import sys
 
-from orca_ray.commands import eval as eval_command
-from orca_ray.errors import OrcaRayError
+from orca_ray.cli import run_job
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="run config YAML")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--data", required=True, help="gsm8k-test, a config eval set name, or a problems file")
-    parser.add_argument("--model", default=None, help="model name or path (default: the config's student)")
-    parser.add_argument("--adapter", default=None, help="LoRA adapter directory")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate at most N problems")
-    parser.add_argument("--out", default=None, help="output directory (default: <output_dir>/eval-<timestamp>)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        sys.exit(eval_command.main(args))
-    except OrcaRayError as err:
-        print(f"eval: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    # `orca-ray eval` under the name `ray job submit` runs: its options, help and work live in orca_ray/.
+    sys.exit(run_job("eval", __doc__))

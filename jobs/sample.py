@@ -1,4 +1,4 @@
-"""Student sampling as a Ray job: `sampling.n` answers per problem from the student's vLLM engines (with
+r"""Student sampling as a Ray job: `sampling.n` answers per problem from the student's vLLM engines (with
 `student.adapter` if set), judged against the problems' reference answers, as Parquet shards under --out.
 
 Locally (starts a local Ray):
@@ -10,25 +10,10 @@ On a cluster (--problems and --out on storage every node sees):
 Output: <out>/verdicts/ (one Parquet file per shard), <out>/summary.json, <out>/quarantine.jsonl for bad rows.
 """
 
-from __future__ import annotations
-
-import argparse
-import logging
 import sys
 
-from orca_ray.commands import sample
-from orca_ray.errors import OrcaRayError
+from orca_ray.cli import run_job
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="run config YAML")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--problems", required=True, help="problems file (JSONL, GSM8K JSONL, Parquet or CSV)")
-    parser.add_argument("--out", required=True, help="output directory")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        sys.exit(sample.main(args))
-    except OrcaRayError as err:
-        print(f"sample: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    # `orca-ray sample` under the name `ray job submit` runs: its options, help and work live in orca_ray/.
+    sys.exit(run_job("sample", __doc__))

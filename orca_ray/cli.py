@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from orca_ray.errors import OrcaRayError
 
@@ -55,8 +56,10 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
-def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
-    if required:
+def _add_config(p: argparse.ArgumentParser, required: bool = True, as_option: bool = False) -> None:
+    if as_option:
+        p.add_argument("--config", required=True, help="run config YAML (see jobs/configs/)")
+    elif required:
         p.add_argument("config", help="run config YAML (see jobs/configs/)")
     else:
         p.add_argument("config", nargs="?", default=None, help="run config YAML (default: the built-in defaults)")
@@ -70,6 +73,67 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+def _add_verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show everything at DEBUG (Ray, vLLM, Ray Data, TRL output; a run keeps it in runs/<id>/logs/ anyway);"
+        " ORCA_RAY_LOG_LEVEL=INFO shows everything at INFO",
+    )
+
+
+def _sample_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--problems", required=True, help="problems file (JSONL, GSM8K JSONL, Parquet or CSV)")
+    p.add_argument("--out", required=True, help="output directory for Parquet shards")
+    p.set_defaults(handler="sample:main")
+
+
+def _eval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="model name or path (default: the config's student)")
+    p.add_argument("--adapter", default=None, help="LoRA adapter directory")
+    p.add_argument("--data", required=True, help="gsm8k-test, a config eval set name, or a problems file")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most N problems")
+    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/eval-<timestamp>)")
+    p.set_defaults(handler="eval:main")
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=["sft", "dpo", "kto"], required=True)
+    p.add_argument("--data", required=True, help="directory or file of training rows (Parquet or JSONL)")
+    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/train-<method>)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.set_defaults(handler="train:main")
+
+
+def _synthesize_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/<run_id>/synthesis)")
+    p.set_defaults(handler="synthesize:main")
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true", help="continue the run named by run_id or --run-id")
+    p.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="with --resume: when the config changes a key a finished step depended on, run again from the first "
+        "such step (without it, the resume stops and names the keys)",
+    )
+    p.add_argument("--run-id", default=None, help="run id (default: the config's, else <name>-<timestamp>)")
+    p.set_defaults(handler="run:main")
+
+
+# The commands that jobs/<name>.py run under `ray job submit`, with their options: the job and the command share
+# one definition, so their help cannot drift apart.
+JOB_COMMANDS = {
+    "run": _run_options,
+    "synthesize": _synthesize_options,
+    "train": _train_options,
+    "sample": _sample_options,
+    "eval": _eval_options,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orca-ray",
@@ -78,13 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"orca-ray {package_version()}")
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="show everything at DEBUG (Ray, vLLM, Ray Data, TRL output; a run keeps it in runs/<id>/logs/ anyway);"
-        " ORCA_RAY_LOG_LEVEL=INFO shows everything at INFO",
-    )
+    _add_verbose(parser)
     sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
 
     models = sub.add_parser("models", help="prepare models as local directories")
@@ -124,45 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-math-verify", action="store_true", help="rules only, without math-verify")
     p.set_defaults(handler="judge:main")
 
-    p = sub.add_parser("sample", help="student samples (and verdicts) for a problem file")
-    _add_config(p)
-    p.add_argument("--problems", required=True, help="problems file (JSONL, Parquet or CSV)")
-    p.add_argument("--out", required=True, help="output directory for Parquet shards")
-    p.set_defaults(handler="sample:main")
-
-    p = sub.add_parser("eval", help="greedy pass@1 of a model on an evaluation set")
-    _add_config(p)
-    p.add_argument("--model", default=None, help="model name or path (default: the config's student)")
-    p.add_argument("--adapter", default=None, help="LoRA adapter directory")
-    p.add_argument("--data", required=True, help="gsm8k-test, a config eval set name, or a problems file")
-    p.add_argument("--limit", type=int, default=None, help="evaluate at most N problems")
-    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/eval-<timestamp>)")
-    p.set_defaults(handler="eval:main")
-
-    p = sub.add_parser("train", help="SFT, DPO or KTO on Ray Train")
-    _add_config(p)
-    p.add_argument("--method", choices=["sft", "dpo", "kto"], required=True)
-    p.add_argument("--data", required=True, help="directory or file of training rows (Parquet or JSONL)")
-    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/train-<method>)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    p.set_defaults(handler="train:main")
-
-    p = sub.add_parser("synthesize", help="Agent-Instruct: expand seed problems with AutoGen agents")
-    _add_config(p)
-    p.add_argument("--out", default=None, help="output directory (default: <output_dir>/<run_id>/synthesis)")
-    p.set_defaults(handler="synthesize:main")
-
-    p = sub.add_parser("run", help="the whole Orca-Math loop")
-    _add_config(p)
-    p.add_argument("--resume", action="store_true", help="continue the run named by run_id or --run-id")
-    p.add_argument(
-        "--rerun-changed",
-        action="store_true",
-        help="with --resume: when the config changes a key a finished step depended on, run again from the first "
-        "such step (without it, the resume stops and names the keys)",
-    )
-    p.add_argument("--run-id", default=None, help="run id (default: the config's, else <name>-<timestamp>)")
-    p.set_defaults(handler="run:main")
+    for name, help_text in (
+        ("sample", "student samples (and verdicts) for a problem file"),
+        ("eval", "greedy pass@1 of a model on an evaluation set"),
+        ("train", "SFT, DPO or KTO on Ray Train"),
+        ("synthesize", "Agent-Instruct: expand seed problems with AutoGen agents"),
+        ("run", "the whole Orca-Math loop"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        _add_config(p)
+        JOB_COMMANDS[name](p)
 
     p = sub.add_parser("report", help="write a run's report again (report.html, figures) from its directory")
     p.add_argument("run_dir", help="a run directory, e.g. runs/<run-id>")
@@ -179,21 +208,41 @@ def build_parser() -> argparse.ArgumentParser:
 STORY_COMMANDS = ("run:main", "demo:main")
 
 
-def main(argv: list[str] | None = None) -> int:
+def job_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """The parser of jobs/<name>.py: `orca-ray <command>`'s options, with the config as --config (the form that
+    `ray job submit -- python jobs/pipeline.py --config ...` takes) and the job's docstring as its description."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config(parser, as_option=True)
+    _add_verbose(parser)
+    JOB_COMMANDS[command](parser)
+    return parser
+
+
+def _dispatch(args: argparse.Namespace, name: str) -> int:
+    """Run a parsed command's handler; `name` prefixes its errors (orca-ray, or the job's name)."""
     from orca_ray.console import configure_console
 
-    args = build_parser().parse_args(argv)
     configure_console(args.verbose, tell_story=args.handler in STORY_COMMANDS)
     module_name, _, function_name = args.handler.partition(":")
     handler = getattr(importlib.import_module(f"orca_ray.commands.{module_name}"), function_name)
     try:
         return int(handler(args) or 0)
     except OrcaRayError as err:
-        print(f"orca-ray: error: {err}", file=sys.stderr)
+        print(f"{name}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("orca-ray: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _dispatch(build_parser().parse_args(argv), "orca-ray")
+
+
+def run_job(command: str, description: str, argv: list[str] | None = None) -> int:
+    """What jobs/<name>.py runs: `orca-ray <command>` with the job's arguments."""
+    name = Path(sys.argv[0]).stem or command
+    return _dispatch(job_parser(command, description).parse_args(argv), name)
 
 
 if __name__ == "__main__":

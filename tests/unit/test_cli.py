@@ -6,10 +6,15 @@ import shlex
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
-from orca_ray.cli import EXAMPLES, build_parser
+from orca_ray.cli import EXAMPLES, JOB_COMMANDS, build_parser, job_parser
+
+REPO = Path(__file__).resolve().parents[2]
+# orca-ray command -> the jobs/ script that runs it under `ray job submit`
+JOB_SCRIPTS = {"run": "pipeline", "synthesize": "synthesize", "train": "train", "sample": "sample", "eval": "eval"}
 
 
 def _cli(*args):
@@ -71,3 +76,28 @@ def test_version_comes_from_package_metadata():
     result = _cli("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"orca-ray {version('orca-ray')}"
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, str | None]:
+    return {" ".join(a.option_strings): a.help for a in parser._actions if a.option_strings and a.dest != "help"}
+
+
+@pytest.mark.parametrize("command", sorted(JOB_COMMANDS))
+def test_a_job_takes_its_commands_options_with_the_same_help(command):
+    """Guards issue 23: the jobs wrote their own parsers and their help drifted from the CLI's."""
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    cli = _options(subparsers.choices[command]) | {"-v --verbose": _options(build_parser())["-v --verbose"]}
+    job = _options(job_parser(command, "doc"))
+    assert job.pop("--config") == "run config YAML (see jobs/configs/)"
+    assert job == cli
+
+
+@pytest.mark.parametrize(("job", "command"), [(j, c) for c, j in JOB_SCRIPTS.items()])
+def test_each_job_script_runs_its_command(job, command):
+    source = (REPO / "jobs" / f"{job}.py").read_text()
+    assert f'run_job("{command}", __doc__)' in source
+    result = subprocess.run([sys.executable, f"jobs/{job}.py", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "--config CONFIG" in result.stdout and "ray job submit" in result.stdout
+    for option in _options(job_parser(command, "doc")):
+        assert option.split()[-1] in result.stdout
