@@ -19,6 +19,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import partial
 
 from orca_ray.core.prompts import student_prompt
 from orca_ray.errors import DataError
@@ -215,6 +216,20 @@ def _by_problem(problems: Sequence[Problem], verdicts: Iterable[Verdict]) -> dic
     return grouped
 
 
+def _rows_of_every_problem(problems, verdicts, borrow_negatives: bool, rows_of_problem) -> tuple[list, dict[str, int]]:
+    """`rows_of_problem(problem, its verdicts, borrow_from=...)` over every problem, in problem order, counts summed:
+    the one loop of both KTO and DPO, so their grouping and borrowing cannot differ."""
+    grouped = _by_problem(problems, verdicts)
+    pool = [v for vs in grouped.values() for v in vs] if borrow_negatives else []
+    rows: list = []
+    counts = empty_counts()
+    for problem in problems:
+        more, c = rows_of_problem(problem, grouped.get(problem.id, []), borrow_from=pool)
+        rows += more
+        counts = add_counts(counts, c)
+    return rows, counts
+
+
 def build_kto_examples(
     problems: Sequence[Problem],
     verdicts: Iterable[Verdict],
@@ -225,22 +240,13 @@ def build_kto_examples(
     unanswered_as_negative: bool = False,
 ) -> tuple[list[KTOExample], dict[str, int]]:
     """KTO rows (prompt, completion, label) of every problem, in problem order, and the counts of each case."""
-    grouped = _by_problem(problems, verdicts)
-    pool = [v for vs in grouped.values() for v in vs] if borrow_negatives else []
-    rows: list[KTOExample] = []
-    counts = empty_counts()
-    for problem in problems:
-        more, c = kto_examples_for_problem(
-            problem,
-            grouped.get(problem.id, []),
-            include_teacher_positive=include_teacher_positive,
-            borrow_from=pool,
-            seed=seed,
-            unanswered_as_negative=unanswered_as_negative,
-        )
-        rows += more
-        counts = add_counts(counts, c)
-    return rows, counts
+    rows_of_problem = partial(
+        kto_examples_for_problem,
+        include_teacher_positive=include_teacher_positive,
+        seed=seed,
+        unanswered_as_negative=unanswered_as_negative,
+    )
+    return _rows_of_every_problem(problems, verdicts, borrow_negatives, rows_of_problem)
 
 
 def _capped_pairs(n_pos: int, n_neg: int, cap: int, rng: random.Random) -> list[tuple[int, int]]:
@@ -317,22 +323,13 @@ def build_dpo_pairs(
     >>> len(pairs), counts["pairs"], {x.chosen for x in pairs}
     (2, 2, {'The answer is 5.'})
     """
-    grouped = _by_problem(problems, verdicts)
-    pool = [v for vs in grouped.values() for v in vs] if borrow_negatives else []
-    rows: list[DPOPair] = []
-    counts = empty_counts()
-    for problem in problems:
-        more, c = dpo_pairs_for_problem(
-            problem,
-            grouped.get(problem.id, []),
-            max_pairs_per_problem=max_pairs_per_problem,
-            borrow_from=pool,
-            seed=seed,
-            unanswered_as_negative=unanswered_as_negative,
-        )
-        rows += more
-        counts = add_counts(counts, c)
-    return rows, counts
+    rows_of_problem = partial(
+        dpo_pairs_for_problem,
+        max_pairs_per_problem=max_pairs_per_problem,
+        seed=seed,
+        unanswered_as_negative=unanswered_as_negative,
+    )
+    return _rows_of_every_problem(problems, verdicts, borrow_negatives, rows_of_problem)
 
 
 def build_sft_examples(problems: Iterable[Problem], counts: dict[str, int] | None = None) -> list[SFTExample]:
