@@ -10,6 +10,8 @@ half-written manifest.
     'sft/adapter'
     >>> Manifest(m.path).is_done("sft")
     True
+
+A training step (sft, iter-k) records its outputs with `trained_entry`; `policy_of` reads the policy back.
 """
 
 from __future__ import annotations
@@ -76,3 +78,28 @@ class Manifest:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(json.dumps(self.data, indent=2, sort_keys=False))
         os.replace(tmp, self.path)
+
+
+def trained_entry(result, counts: dict, **more) -> dict:
+    """The manifest outputs of a training step: the policy it wrote (a LoRA adapter, or a full model: `full`), its
+    counts with the optimizer steps, the learner's metrics, and `more` (a round's mode and policy version).
+    `result`: the learner's TrainResult.
+
+    >>> from types import SimpleNamespace
+    >>> lora = SimpleNamespace(adapter_dir="sft/adapter", model_dir=None, steps=3, metrics={})
+    >>> entry = trained_entry(lora, {"problems": 2})
+    >>> policy_of(entry), entry["counts"]
+    (('sft/adapter', None), {'problems': 2, 'train_steps': 3})
+    """
+    return {
+        "policy": str(result.adapter_dir or result.model_dir),
+        "full": result.adapter_dir is None,
+        "counts": counts | {"train_steps": result.steps},
+        "metrics": result.metrics,
+        **more,
+    }
+
+
+def policy_of(entry: dict) -> tuple[str | None, str | None]:
+    """(adapter, full model dir) of a training step's manifest entry (`trained_entry`)."""
+    return (None, entry["policy"]) if entry.get("full") else (entry["policy"], None)

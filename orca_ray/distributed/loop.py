@@ -18,7 +18,7 @@ import yaml
 from orca_ray import console
 from orca_ray.config import RunConfig, dump_config
 from orca_ray.core import config_changes, practice
-from orca_ray.core.manifest import Manifest
+from orca_ray.core.manifest import Manifest, policy_of, trained_entry
 from orca_ray.core.preferences import add_counts
 from orca_ray.core.story import earlier_line, step_line
 from orca_ray.errors import ConfigError
@@ -276,22 +276,7 @@ def step_sft(run: Run, session, problems: list[Problem]) -> dict:
         resume=True,
     )
     run.metrics.span("learner", started, label="sft", steps=result.steps)
-    return _trained(result, {"problems": len(problems), "sft_examples": len(examples)})
-
-
-def _trained(result, counts: dict) -> dict:
-    policy = result.adapter_dir or result.model_dir
-    return {
-        "policy": str(policy),
-        "full": result.adapter_dir is None,
-        "counts": counts | {"train_steps": result.steps},
-        "metrics": result.metrics,
-    }
-
-
-def policy_of(entry: dict) -> tuple[str | None, str | None]:
-    """(adapter, full model dir) of a training step's manifest entry."""
-    return (None, entry["policy"]) if entry.get("full") else (entry["policy"], None)
+    return trained_entry(result, {"problems": len(problems), "sft_examples": len(examples)})
 
 
 def step_iteration(run: Run, session, problems: list[Problem], k: int, adapter: str | None, version: int) -> dict:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from orca_ray.core import practice
+from orca_ray.core.manifest import trained_entry
 from orca_ray.core.preferences import add_counts
 from orca_ray.distributed import rounds
 from orca_ray.distributed.policy_versions import Pacing, RoundVersions
@@ -152,19 +153,7 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
             n_shards,
             len(problems) - problems_sampled,
         )
-    counts = _collect_counts(out) | {
-        "problems": len(problems),
-        "problems_sampled": problems_sampled,
-        "train_steps": result.steps,
-    }
+    counts = _collect_counts(out) | {"problems": len(problems), "problems_sampled": problems_sampled}
     if versions.publish_dir:
         counts["stale_discarded"] = versions.stale_discarded()
-    policy = result.adapter_dir or result.model_dir
-    return {
-        "policy": str(policy),
-        "full": result.adapter_dir is None,
-        "policy_version": versions.final_version(),
-        "counts": counts,
-        "metrics": result.metrics,
-        "mode": mode,
-    }
+    return trained_entry(result, counts, policy_version=versions.final_version(), mode=mode)
