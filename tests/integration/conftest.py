@@ -3,6 +3,9 @@ engine costs about 30 s to start on CPU)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,34 @@ def tiny_session(ray_local, tiny_config):
 
     with open_session(tiny_config, str(prepare_model(TINY_MODEL))) as session:
         yield session
+
+
+def _kill_processes_under(path: str) -> None:
+    """SIGKILL the processes whose command line names `path` (a Ray's temp dir), and their descendants (the
+    dashboard and runtime-env agents do not name it)."""
+    parents, named = {}, set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if path in cmdline and int(proc.name) != os.getpid():
+            named.add(int(proc.name))
+    doomed, grew = set(named), True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in doomed} - doomed
+        doomed |= more
+        grew = bool(more)
+    for pid in doomed - {os.getpid()}:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def kill_ray_under():
+    """`kill_ray_under(temp_dir)`: stop the Ray a test started under its own temp dir, whatever its driver left
+    running (a SIGKILLed driver's Ray outlives it). Never `ray stop`: that stops every Ray on the machine."""
+    return _kill_processes_under

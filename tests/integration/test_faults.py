@@ -6,7 +6,6 @@ tests/unit/test_teacher_http.py.)"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -45,13 +44,6 @@ def _worker_pids(ray_tmp: str, name: str) -> list[int]:
     return [pid for pid, ppid, args in processes if ppid in raylets and args.startswith(f"ray::{name}")]
 
 
-def _kill_ray_under(ray_tmp: str) -> None:
-    for pid, _, args in _processes():
-        if ray_tmp in args and pid != os.getpid():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
 def _pipeline(out: Path, *extra: str) -> list[str]:
     return [
         sys.executable, str(REPO / "jobs" / "pipeline.py"), "--config", str(TINY), "--run-id", RUN_ID,
@@ -73,7 +65,7 @@ def _wait_for(condition, driver: subprocess.Popen, timeout_s: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_killed_engine_and_learner_worker_lose_and_duplicate_nothing(tmp_path):
+def test_killed_engine_and_learner_worker_lose_and_duplicate_nothing(tmp_path, kill_ray_under):
     ray_tmp = tempfile.mkdtemp(prefix="orf-", dir="/tmp")  # short: Ray's socket paths have a length limit
     env = dict(os.environ, RAY_TMPDIR=ray_tmp)
     env.pop("RAY_ADDRESS", None)  # the driver starts its own local Ray
@@ -106,7 +98,7 @@ def test_killed_engine_and_learner_worker_lose_and_duplicate_nothing(tmp_path):
             resumed_rc = resumed.returncode
             assert resumed_rc == 0, resumed.stdout[-2000:] + resumed.stderr[-4000:]
     finally:
-        _kill_ray_under(ray_tmp)
+        kill_ray_under(ray_tmp)
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
     assert [what for what, _ in killed] == ["engine", "learner"]

@@ -7,12 +7,10 @@ developer's, or the session Ray of the other integration tests)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -46,32 +44,8 @@ def _ray(env: dict, *args: str, timeout: float = 120, check: bool = True) -> sub
     return done
 
 
-def _kill_processes_under(path: str) -> None:
-    """Last resort after `ray stop` failed: kill the processes whose command line names this head's temp dir, and
-    their descendants (the dashboard and runtime-env agents do not name it)."""
-    parents, named = {}, set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if path in cmdline and int(proc.name) != os.getpid():
-            named.add(int(proc.name))
-    doomed, grew = set(named), True
-    while grew:
-        more = {pid for pid, ppid in parents.items() if ppid in doomed} - doomed
-        doomed |= more
-        grew = bool(more)
-    for pid in doomed:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture
-def ray_head():
+def ray_head(kill_ray_under):
     """A head of our own: temp dir short enough for Unix socket paths, free ports, a fresh token, 127.0.0.1."""
     temp_dir = tempfile.mkdtemp(prefix="orj-", dir="/tmp")
     gcs, dashboard, client, metrics_export, dashboard_agent, runtime_env_agent = _free_ports(6)
@@ -107,7 +81,7 @@ def ray_head():
         yield env, address, temp_dir
     finally:
         # `ray stop` would stop every Ray on the machine; this head is found by its own temp dir instead.
-        _kill_processes_under(temp_dir)
+        kill_ray_under(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -3,7 +3,6 @@ with TRL), writes its rows with lineage, and is reported; a driver killed mid-it
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -116,15 +115,6 @@ def _check_story(output: str, root: Path) -> None:
     assert {"engine.log", "data.log", "learner.log", "driver.log"} <= {p.name for p in (root / "logs").glob("*.log")}
 
 
-def _kill_ray_under(temp_dir: str) -> None:
-    """Ray processes of a SIGKILLed driver outlive it; stop exactly those (never `ray stop`)."""
-    for line in subprocess.run(["ps", "-ewwo", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]:
-        pid, _, args = line.strip().partition(" ")
-        if temp_dir in args and int(pid) != os.getpid():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-
-
 def _pipeline_cmd(out: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
@@ -145,7 +135,7 @@ def _pipeline_cmd(out: Path, *extra: str) -> list[str]:
     ]
 
 
-def test_driver_killed_mid_iteration_resumes_to_the_same_rows(tmp_path):
+def test_driver_killed_mid_iteration_resumes_to_the_same_rows(tmp_path, kill_ray_under):
     ray_tmp = tempfile.mkdtemp(prefix="orr-", dir="/tmp")  # short: Ray's socket paths have a length limit
     env = dict(os.environ, RAY_TMPDIR=ray_tmp)
     env.pop("RAY_ADDRESS", None)  # the driver starts its own local Ray
@@ -159,7 +149,7 @@ def test_driver_killed_mid_iteration_resumes_to_the_same_rows(tmp_path):
         driver.send_signal(signal.SIGKILL)
         driver.wait()
     finally:
-        _kill_ray_under(ray_tmp)
+        kill_ray_under(ray_tmp)
     done_before = {p.name: p.stat().st_mtime_ns for p in first_shard.parent.glob("*.parquet")}
     manifest = json.loads((tmp_path / "killed" / "manifest.json").read_text())
     assert manifest["stages"].get("iter-1", {}).get("status") != "done"
@@ -169,7 +159,7 @@ def test_driver_killed_mid_iteration_resumes_to_the_same_rows(tmp_path):
             _pipeline_cmd(tmp_path, "--resume"), env=env, capture_output=True, text=True, timeout=900
         )
     finally:
-        _kill_ray_under(ray_tmp)
+        kill_ray_under(ray_tmp)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     root = tmp_path / "killed"
