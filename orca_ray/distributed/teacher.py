@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import logging
 import os
-import random
 from typing import Protocol
 
 from orca_ray.config import TeacherConfig
@@ -19,7 +18,10 @@ from orca_ray.errors import TeacherError
 
 log = logging.getLogger(__name__)
 
-_RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# What the SDK retries by itself (408, 409, 429, 5xx): when these remain after its retries, say how many it made.
+_RETRIED_STATUS = {408, 409, 429, *range(500, 600)}
+# The sampling fields an OpenAI-compatible endpoint takes.
+_SAMPLING_KEYS = ("n", "temperature", "top_p", "max_tokens", "seed", "stop")
 
 
 class TeacherClient(Protocol):
@@ -48,7 +50,9 @@ class EngineTeacher:
 
 
 class OpenAITeacher:
-    """An OpenAI-compatible chat endpoint: bounded concurrency, a timeout per request, retries with backoff."""
+    """An OpenAI-compatible chat endpoint through the openai SDK's AsyncOpenAI, which retries connection errors,
+    timeouts, 408/409/429 and 5xx `teacher.max_retries` times with backoff (honouring Retry-After) and times each
+    request out after `teacher.timeout_s`; at most `teacher.max_concurrency` requests are in flight."""
 
     def __init__(self, config: TeacherConfig):
         if not config.base_url or not config.model:
@@ -59,21 +63,14 @@ class OpenAITeacher:
         if not self._key_present:
             log.warning("$%s is not set: calling %s without an API key", config.api_key_env, config.base_url)
 
-    def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self.config.api_key_env)
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
     def chat(self, conversations: list[list[dict]], sampling: dict) -> list[list[str]]:
         if not conversations:
             return []
         return asyncio.run(self._chat_all(conversations, sampling))
 
     async def _chat_all(self, conversations: list[list[dict]], sampling: dict) -> list[list[str]]:
-        import httpx
-
         limit = asyncio.Semaphore(self.config.max_concurrency)
-        timeout = httpx.Timeout(self.config.timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, headers=self._headers()) as client:
+        async with sdk_client(self.config, asynchronous=True) as client:
 
             async def one(messages: list[dict]) -> list[str]:
                 async with limit:
@@ -81,96 +78,99 @@ class OpenAITeacher:
 
             return list(await asyncio.gather(*(one(m) for m in conversations)))
 
-    def _body(self, messages: list[dict], sampling: dict) -> dict:
-        body = {"model": self.config.model, "messages": messages}
-        for key in ("n", "temperature", "top_p", "max_tokens", "seed", "stop"):
-            if key in sampling:
-                body[key] = sampling[key]
-        return body
-
     async def _request(self, client, messages: list[dict], sampling: dict) -> list[str]:
-        import httpx
+        import openai
 
-        attempts = self.config.max_retries + 1
-        last = ""
-        for attempt in range(attempts):
-            if attempt:
-                await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)) * (1 + random.random() / 4))
-            try:
-                response = await client.post(self.url, json=self._body(messages, sampling))
-            except httpx.ConnectError as err:
-                last = f"cannot connect to {self.config.base_url} ({_reason(err)})"
-                continue
-            except httpx.TimeoutException:
-                last = f"no reply from {self.config.base_url} within teacher.timeout_s={self.config.timeout_s}"
-                continue
-            except httpx.HTTPError as err:
-                last = f"request to {self.config.base_url} failed ({type(err).__name__})"
-                continue
-            if response.status_code in (401, 403):
-                raise TeacherError(
-                    f"{self.config.base_url} refused the API key from ${self.config.api_key_env} "
-                    f"(HTTP {response.status_code}); check teacher.api_key_env"
-                    + ("" if self._key_present else f" -- ${self.config.api_key_env} is not set")
-                )
-            if response.status_code == 404:
-                raise TeacherError(
-                    f"{self.url} answered 404: check teacher.base_url (should end in /v1) and teacher.model "
-                    f"('{self.config.model}' must be a model the endpoint serves)"
-                )
-            if response.status_code in _RETRYABLE_STATUS:
-                last = f"{self.config.base_url} answered HTTP {response.status_code}"
-                continue
-            if response.status_code >= 400:
-                raise TeacherError(f"{self.url} answered HTTP {response.status_code}: {response.text[:300]}")
-            return _texts(response, self.url)
-        raise TeacherError(f"teacher endpoint failed after {attempts} attempts: {last}")
+        params = {key: sampling[key] for key in _SAMPLING_KEYS if key in sampling}
+        try:
+            completion = await client.chat.completions.create(model=self.config.model, messages=messages, **params)
+        except openai.APIError as err:
+            raise self._error(err) from None
+        try:
+            return [choice.message.content or "" for choice in completion.choices]
+        except (AttributeError, TypeError):
+            raise TeacherError(
+                f"{self.url} returned a reply that is not a chat completion: {completion!s:.300}"
+            ) from None
+
+    def _error(self, err: Exception) -> TeacherError:
+        """What went wrong, naming the URL and the setting to check; never the key."""
+        import openai
+
+        config, attempts = self.config, self.config.max_retries + 1
+        if isinstance(err, openai.APITimeoutError):
+            last = f"no reply from {config.base_url} within teacher.timeout_s={config.timeout_s}"
+        elif isinstance(err, openai.APIConnectionError):
+            last = f"cannot connect to {config.base_url} ({_reason(err)})"
+        elif isinstance(err, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return TeacherError(
+                f"{config.base_url} refused the API key from ${config.api_key_env} (HTTP {err.status_code}); check "
+                "teacher.api_key_env" + ("" if self._key_present else f" -- ${config.api_key_env} is not set")
+            )
+        elif isinstance(err, openai.NotFoundError):
+            return TeacherError(
+                f"{self.url} answered 404: check teacher.base_url (should end in /v1) and teacher.model "
+                f"('{config.model}' must be a model the endpoint serves)"
+            )
+        elif isinstance(err, openai.APIStatusError) and err.status_code not in _RETRIED_STATUS:
+            return TeacherError(f"{self.url} answered HTTP {err.status_code}: {err.response.text[:300]}")
+        elif isinstance(err, openai.APIStatusError):
+            last = f"{config.base_url} answered HTTP {err.status_code}"
+        else:
+            last = f"request to {config.base_url} failed ({type(err).__name__}: {str(err)[:200]})"
+        return TeacherError(f"teacher endpoint failed after {attempts} attempts: {last}")
+
+
+def sdk_client(config: TeacherConfig, asynchronous: bool = False, max_retries: int | None = None, timeout_s=None):
+    """The openai SDK's client for teacher.base_url, with the key from $teacher.api_key_env only (never the SDK's
+    own OPENAI_API_KEY fallback)."""
+    import openai
+
+    # A server started without a key (vLLM's default) ignores it; "EMPTY" is vLLM's documented placeholder, and an
+    # explicit value keeps the SDK from reading OPENAI_API_KEY.
+    key = os.environ.get(config.api_key_env) or "EMPTY"
+    client_type = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+    return client_type(
+        api_key=key,
+        base_url=config.base_url,
+        timeout=config.timeout_s if timeout_s is None else timeout_s,
+        max_retries=config.max_retries if max_retries is None else max_retries,
+    )
 
 
 def check_endpoint(config: TeacherConfig, timeout_s: float = 10.0) -> None:
     """Raise a TeacherError naming teacher.base_url when nothing answers there (refused, unknown host, no reply
     within `timeout_s`) or it refuses the key; any other HTTP reply means a server listens. Called before a job
     starts its conversations, so a dead endpoint stops it at once instead of failing every conversation."""
-    import httpx
+    import openai
 
     if not config.base_url:
         raise TeacherError("teacher.backend 'openai' needs teacher.base_url")
-    url = config.base_url.rstrip("/") + "/models"
-    key = os.environ.get(config.api_key_env)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    wait = min(timeout_s, config.timeout_s)
     try:
-        response = httpx.get(url, headers=headers, timeout=min(timeout_s, config.timeout_s))
-    except httpx.ConnectError as err:
+        with sdk_client(config, max_retries=0, timeout_s=wait) as client:
+            client.models.with_raw_response.list()
+    except openai.APITimeoutError:
+        raise TeacherError(f"no reply from teacher.base_url={config.base_url} within {wait:g} s") from None
+    except openai.APIConnectionError as err:
         raise TeacherError(f"cannot connect to teacher.base_url={config.base_url} ({_reason(err)})") from None
-    except httpx.TimeoutException:
-        raise TeacherError(
-            f"no reply from teacher.base_url={config.base_url} within {min(timeout_s, config.timeout_s):g} s"
-        ) from None
-    except httpx.HTTPError as err:
-        raise TeacherError(f"teacher.base_url={config.base_url}: {type(err).__name__}: {str(err)[:200]}") from None
-    if response.status_code in (401, 403):
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
         raise TeacherError(
             f"teacher.base_url={config.base_url} refused the API key from ${config.api_key_env} "
-            f"(HTTP {response.status_code}); check teacher.api_key_env"
-        )
+            f"(HTTP {err.status_code}); check teacher.api_key_env"
+        ) from None
+    except openai.APIError:  # any other answer: a server listens there
+        return
 
 
 def _reason(err: BaseException) -> str:
-    """The root cause of a connect error (httpx's async client says only 'All connection attempts failed')."""
+    """The root cause of a connect error (the SDK says only 'Connection error.')."""
     seen = err
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
             return "connection refused: is the server running, and is teacher.base_url right?"
         seen = seen.__cause__ or seen.__context__
     return (str(err) or type(err).__name__)[:200]
-
-
-def _texts(response, url: str) -> list[str]:
-    try:
-        choices = response.json()["choices"]
-        return [choice["message"]["content"] or "" for choice in choices]
-    except (ValueError, KeyError, TypeError) as err:
-        raise TeacherError(f"{url} returned a reply that is not a chat completion: {response.text[:300]}") from err
 
 
 def make_teacher_client(config: TeacherConfig, engine_handles: list | None = None) -> TeacherClient | None:

@@ -21,9 +21,10 @@ SECRET = "sk-test-0123456789-secret"
 class _Script:
     """Statuses to answer, in order (the last repeats); records what arrived."""
 
-    def __init__(self, statuses, delay_s=0.0):
+    def __init__(self, statuses, delay_s=0.0, headers=None):
         self.statuses = list(statuses)
         self.delay_s = delay_s
+        self.headers = headers or {}  # sent with every answer but a 200
         self.bodies: list[dict] = []
         self.auth: list[str | None] = []
 
@@ -51,6 +52,8 @@ def _serve(script: _Script):
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in script.headers.items() if status != 200 else ():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 
@@ -96,6 +99,32 @@ def test_transient_errors_are_retried(endpoint):
     script, url = endpoint
     assert _teacher(url, max_retries=3).chat([[{"role": "user", "content": "q"}]], {}) == [["reply 0 to q"]]
     assert len(script.bodies) == 3
+
+
+@pytest.mark.parametrize("endpoint", [_Script([429, 200], headers={"Retry-After": "1"})], indirect=True)
+def test_retry_after_is_honoured(endpoint):
+    """The SDK waits as long as the server asks (our own loop ignored Retry-After, backing off 0.5 s)."""
+    script, url = endpoint
+    started = time.perf_counter()
+    assert _teacher(url, max_retries=1).chat([[{"role": "user", "content": "q"}]], {}) == [["reply 0 to q"]]
+    assert len(script.bodies) == 2 and time.perf_counter() - started >= 0.95
+
+
+@pytest.mark.parametrize("endpoint", [_Script([503])], indirect=True)
+def test_retries_run_out_with_the_last_status(endpoint):
+    script, url = endpoint
+    with pytest.raises(TeacherError, match=r"failed after 2 attempts: .* answered HTTP 503"):
+        _teacher(url, max_retries=1).chat([[{"role": "user", "content": "q"}]], {})
+    assert len(script.bodies) == 2
+
+
+def test_the_key_comes_only_from_teacher_api_key_env(endpoint, monkeypatch):
+    """Not from the SDK's own OPENAI_API_KEY: a run names the variable that holds its teacher's key."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.delenv("ORCA_TEST_KEY", raising=False)
+    script, url = endpoint
+    _teacher(url).chat([[{"role": "user", "content": "q"}]], {})
+    assert SECRET not in str(script.auth)
 
 
 @pytest.mark.parametrize("endpoint", [_Script([401])], indirect=True)
