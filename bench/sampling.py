@@ -73,15 +73,15 @@ def run_bare(args) -> dict:
     on the engine's batch); with `--all-at-once` also every request in one call, and the faster of the two is the
     baseline."""
     from orca_ray.core.prompts import student_messages
+    from orca_ray.core.stage_settings import student_sampling
     from orca_ray.distributed.engine import GenerationEngine, _sampling_params
     from orca_ray.distributed.resources import student_engine_spec
-    from orca_ray.distributed.rounds import sampling_params
     from orca_ray.models import prepare_model
 
     config = _config(args)
     engine = GenerationEngine(student_engine_spec(config, str(prepare_model(args.model))))
     conversations = [student_messages(p.question) for p in _problems(args.problems)]
-    params = _sampling_params(sampling_params(config))
+    params = _sampling_params(student_sampling(config).fields())
     in_flight = _in_flight(config, args)
 
     def timed_chat(batch: list, size: int) -> dict:
@@ -106,7 +106,8 @@ def run_bare(args) -> dict:
 
 
 def run_ray(args) -> dict:
-    from orca_ray.distributed.rounds import open_session, sample_and_judge, sampling_params
+    from orca_ray.core.stage_settings import student_sampling
+    from orca_ray.distributed.rounds import open_session, sample_and_judge
     from orca_ray.models import prepare_model
 
     config = _config(args)
@@ -116,7 +117,7 @@ def run_ray(args) -> dict:
         rounds = [(WARMUP_LABEL, _problems(_in_flight(config, args), WARMUP_SEED))] if args.warmup else []
         for label, round_problems in [*rounds, ("one round", problems)]:
             started = time.perf_counter()
-            verdicts = sample_and_judge(session, round_problems, None, sampling_params(config))
+            verdicts = sample_and_judge(session, round_problems, None, student_sampling(config))
             seconds = time.perf_counter() - started
             tokens = sum(v.num_tokens for v in verdicts)
             variants[label] = {"tokens": tokens, "seconds": seconds, "samples": len(verdicts)}

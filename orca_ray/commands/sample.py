@@ -11,8 +11,9 @@ from orca_ray.config import load_config
 def main(args) -> int:
     from orca_ray.commands.common import source_for_file
     from orca_ray.core.practice import verdict_counts
+    from orca_ray.core.stage_settings import student_sampling
     from orca_ray.data.readers import read_problems
-    from orca_ray.distributed.rounds import open_session, sample_and_judge, sampling_params
+    from orca_ray.distributed.rounds import open_session, sample_and_judge
     from orca_ray.models import prepare_model
 
     config = load_config(args.config, args.overrides)
@@ -22,7 +23,7 @@ def main(args) -> int:
     model_dir = str(prepare_model(config.student.model))
     with open_session(config, model_dir) as session:
         verdicts = sample_and_judge(
-            session, read.problems, out, sampling_params(config), adapter=config.student.adapter
+            session, read.problems, out, student_sampling(config), adapter=config.student.adapter
         )
     counts = verdict_counts(verdicts)
     (out / "summary.json").write_text(json.dumps({"problems": len(read.problems), **counts}, indent=2))

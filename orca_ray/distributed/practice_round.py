@@ -17,32 +17,14 @@ import shutil
 import time
 from pathlib import Path
 
-from orca_ray.core import practice
+from orca_ray.core import practice, stage_settings
 from orca_ray.core.manifest import trained_entry
 from orca_ray.core.preferences import add_counts
 from orca_ray.distributed import rounds
 from orca_ray.distributed.policy_versions import Pacing, RoundVersions
-from orca_ray.schemas import DPOPair, KTOExample, Problem, read_rows
+from orca_ray.schemas import Problem, read_rows
 
 log = logging.getLogger(__name__)
-
-
-def _row_type(method: str) -> type:
-    return KTOExample if method == "kto" else DPOPair
-
-
-def preference_settings(config) -> dict:
-    pref = config.training.preference
-    if pref.method == "kto":
-        kwargs = {"include_teacher_positive": pref.include_teacher_positive}
-    else:
-        kwargs = {"max_pairs_per_problem": pref.max_pairs_per_problem}
-    kwargs |= {
-        "borrow_negatives": pref.borrow_negatives,
-        "seed": config.seed,
-        "unanswered_as_negative": pref.unanswered_as_negative,
-    }
-    return {"method": pref.method, "kwargs": kwargs}
 
 
 def expected_rows(config, problems: int) -> int:
@@ -63,8 +45,8 @@ def _stream(run, session, problems, out: Path, done: set[int], versions: RoundVe
     lineage = {"run_id": run.run_id, "iteration": k, "seed": config.sampling.seed}
     ds = rounds.shard_dataset(session, problems, config.sampling.batch_size, skip=done)
     if ds is not None:
-        ds = rounds.sample_stage(ds, session, rounds.sampling_params(config), versions, lineage)
-        ds = rounds.judge_stage(ds, session, out, emit="preferences", preference=preference_settings(config))
+        ds = rounds.sample_stage(ds, session, stage_settings.student_sampling(config), versions, lineage)
+        ds = rounds.judge_stage(ds, session, out, emit="preferences", preferences=stage_settings.preferences(config))
     return ds
 
 
@@ -94,7 +76,7 @@ def round_versions(config, out: Path, plan: list[list[str]], adapter: str | None
         rows_per_version=rows_per_step * loop.publish_every_steps,
         max_staleness=loop.max_staleness,
         counts_dir=str(out / "counts"),
-        rows_key="examples" if pref.method == "kto" else "pairs",
+        rows_key=stage_settings.preferences(config).rows_key,
         in_transit=config.resources.trainer.workers,
     )
     return RoundVersions(adapter, version, str(out / "published"), loop.max_staleness, pacing).open()
@@ -106,6 +88,7 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
 
     config, out = run.config, run.root / f"iter-{k}"
     mode, method = config.loop.mode, config.training.preference.method
+    row_type = stage_settings.preferences(config).row_type
     plan = practice.plan_shards([p.id for p in problems], config.sampling.batch_size)
     n_shards = len(plan)
     done = _done_shards(out, n_shards)
@@ -119,7 +102,7 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
         _stream(run, session, problems, out, done, versions, k).materialize()
         done, resume = _done_shards(out, n_shards), False
     if len(done) == n_shards:
-        dataset = read_rows(out / "preferences", _row_type(method))
+        dataset = read_rows(out / "preferences", row_type)
         rows_hint = len(dataset)
     else:
         dataset = _stream(run, session, problems, out, done, versions, k)

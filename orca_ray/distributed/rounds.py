@@ -12,7 +12,8 @@ import warnings
 from pathlib import Path
 
 from orca_ray.config import RunConfig
-from orca_ray.core import practice
+from orca_ray.core import practice, stage_settings
+from orca_ray.core.stage_settings import Preferences, Sampling
 from orca_ray.distributed import stages
 from orca_ray.distributed.engine_pool import EnginePool
 from orca_ray.distributed.policy_versions import AdapterTransport, RoundVersions, choose_transport
@@ -93,29 +94,6 @@ def open_session(config: RunConfig, student_model_dir: str):
             shutdown_ray()
 
 
-def sampling_params(config: RunConfig) -> dict:
-    s = config.sampling
-    return {"n": s.n, "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens, "seed": s.seed}
-
-
-def greedy_params(max_tokens: int) -> dict:
-    return {"n": 1, "temperature": 0.0, "max_tokens": max_tokens}
-
-
-def judge_settings(config: RunConfig) -> dict:
-    j = config.judge
-    return {
-        "use_math_verify": j.use_math_verify,
-        "max_response_chars": j.max_response_chars,
-        "llm_tier": j.llm_tier,
-        "audit_share": j.audit_share,
-    }
-
-
-def _teacher_sampling(config: RunConfig) -> dict:
-    return {"temperature": config.teacher.temperature, "max_tokens": config.teacher.max_tokens}
-
-
 def shard_dataset(session: Session, problems: list[Problem], shard_size: int, skip: set[int] = frozenset()):
     """A dataset of shard records (only the shards not in `skip`), with the teacher's solutions filled in."""
     import ray
@@ -131,7 +109,7 @@ def shard_dataset(session: Session, problems: list[Problem], shard_size: int, sk
         ds = map_stage(
             ds,
             stages.solve_shard,
-            {"teacher_client": session.teacher_client, "sampling": _teacher_sampling(session.config)},
+            {"teacher_client": session.teacher_client, "sampling": stage_settings.teacher_sampling(session.config)},
             forwarding_stage_options(session.config.resources, session.config.resources.teacher),
         )
     return ds
@@ -157,7 +135,7 @@ def _no_extra_args() -> dict:
     return {}
 
 
-def sample_stage(ds, session: Session, sampling: dict, versions: RoundVersions, lineage: dict):
+def sample_stage(ds, session: Session, sampling: Sampling, versions: RoundVersions, lineage: dict):
     return map_stage(
         ds,
         stages.sample_shard,
@@ -174,19 +152,18 @@ def sample_stage(ds, session: Session, sampling: dict, versions: RoundVersions, 
     )
 
 
-def judge_stage(ds, session: Session, out_dir: Path | None, emit: str, preference: dict | None = None):
+def judge_stage(ds, session: Session, out_dir: Path | None, emit: str, preferences: Preferences | None = None):
     config = session.config
     llm = session.teacher_client is not None and config.judge.llm_tier
     return map_stage(
         ds,
         stages.judge_shard,
         {
-            "judge_config": judge_settings(config),
+            "judging": stage_settings.judging(config),
             "teacher_client": session.teacher_client,
-            "teacher_sampling": _teacher_sampling(config),
             "out_dir": str(out_dir) if out_dir else None,
             "emit": emit,
-            "preference": preference,
+            "preferences": preferences,
             "metrics_dir": session.metrics_dir,
             "run_id": session.run_id,
         },
@@ -198,7 +175,7 @@ def sample_and_judge(
     session: Session,
     problems: list[Problem],
     out_dir: Path | None,
-    sampling: dict,
+    sampling: Sampling,
     adapter: str | None = None,
     version: int = 0,
     lineage: dict | None = None,
@@ -231,7 +208,7 @@ def evaluate(
         session,
         problems,
         None,
-        greedy_params(max_tokens or session.config.eval.max_tokens),
+        stage_settings.greedy(max_tokens or session.config.eval.max_tokens),
         adapter=adapter,
         version=version,
     )

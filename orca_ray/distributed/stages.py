@@ -24,6 +24,7 @@ from pathlib import Path
 from orca_ray.core import practice
 from orca_ray.core.preferences import add_counts
 from orca_ray.core.prompts import student_messages, teacher_messages
+from orca_ray.core.stage_settings import Judging, Preferences, Sampling
 from orca_ray.distributed.policy_versions import AdapterTransport, RoundVersions, deliver_adapter
 from orca_ray.schemas import Problem, Sample, Verdict, row_from_dict, write_rows
 
@@ -70,9 +71,9 @@ class TeacherSolveStage:
     A problem that already has a reference answer keeps it: the teacher's solution is used as its demonstration
     only when the teacher reaches that same answer; a problem with no answer takes the teacher's."""
 
-    def __init__(self, teacher_client, sampling: dict):
+    def __init__(self, teacher_client, sampling: Sampling):
         self.teacher = teacher_client
-        self.sampling = sampling
+        self.sampling = sampling.fields()
 
     def __call__(self, batch: dict) -> dict:
         from orca_ray.core.answers import answers_match, extract_final_answer
@@ -97,7 +98,7 @@ class SampleStage:
     def __init__(
         self,
         engine_handles: list,
-        sampling: dict,
+        sampling: Sampling,
         versions: RoundVersions,
         lineage: dict,
         system_prompt: str | None = None,
@@ -106,7 +107,7 @@ class SampleStage:
     ):
         self.engines = engine_handles
         self.adapter_transport = adapter_transport
-        self.sampling = sampling
+        self.sampling = sampling.fields()  # the engines take vLLM SamplingParams fields
         self.versions = versions
         self.lineage = lineage
         self.system_prompt = system_prompt
@@ -126,7 +127,7 @@ class SampleStage:
         if arrival:
             self.metrics.log(arrival | {MetricNames.POLICY_VERSION: version})
         conversations = [student_messages(p.question, self.system_prompt) for p in problems]
-        requested = len(problems) * int(self.sampling.get("n", 1))
+        requested = len(problems) * self.sampling["n"]
         self.metrics.log({MetricNames.SAMPLER_IN_FLIGHT: requested, MetricNames.POLICY_VERSION: version})
         started, wall_started = time.perf_counter(), time.time()
         results = ray.get(engine.chat.remote(conversations, self.sampling, shipped))
@@ -159,41 +160,36 @@ class JudgeStage:
 
     def __init__(
         self,
-        judge_config: dict,
+        judging: Judging,
         teacher_client=None,
-        teacher_sampling: dict | None = None,
         out_dir: str | None = None,
         emit: str = "verdicts",
-        preference: dict | None = None,
+        preferences: Preferences | None = None,
         metrics_dir: str | None = None,
         run_id: str = "",
     ):
-        self.judge_config = judge_config
+        self.judging = judging
         self.teacher = teacher_client
-        self.teacher_sampling = teacher_sampling or {"temperature": 0.0, "max_tokens": 512}
         self.out_dir = Path(out_dir) if out_dir else None
         self.emit = emit
-        self.preference = preference or {}
+        self.preferences = preferences  # emit="preferences": how the shard's rows are built
         self.metrics = _stage_logger("judge", metrics_dir, run_id)
 
     def _judge(self, problems: list[Problem], samples: list[Sample]) -> list[Verdict]:
         from orca_ray.core import judge
 
         by_id = {p.id: p for p in problems}
-        kw = {
-            "use_math_verify": self.judge_config["use_math_verify"],
-            "max_chars": self.judge_config["max_response_chars"],
-        }
+        kw = {"use_math_verify": self.judging.use_math_verify, "max_chars": self.judging.max_response_chars}
 
         def row(sample: Sample, llm_verdict: str | None = None) -> Verdict:
             problem = by_id[sample.problem_id]
             return judge.judge_verdict_row(sample, problem.answer, problem.solution, llm_verdict=llm_verdict, **kw)
 
         verdicts = [row(s) for s in samples]
-        if self.teacher is None or not self.judge_config["llm_tier"]:
+        if self.teacher is None or not self.judging.llm_tier:
             return verdicts
         # The LLM tier: rows the rules left undecidable, and the audit share, when a reference solution exists.
-        audit = self.judge_config["audit_share"]
+        audit = self.judging.audit_share
         routed = [
             i
             for i, v in enumerate(verdicts)
@@ -204,7 +200,7 @@ class JudgeStage:
                 judge.grading_messages(samples[i].question, by_id[samples[i].problem_id].solution, samples[i].response)
                 for i in routed
             ]
-            replies = self.teacher.chat(conversations, self.teacher_sampling)
+            replies = self.teacher.chat(conversations, self.judging.grading.fields())
             for i, (reply, *_) in zip(routed, replies, strict=True):
                 verdicts[i] = row(samples[i], judge.parse_grading_reply(reply))
         return verdicts
@@ -217,9 +213,8 @@ class JudgeStage:
         self.metrics.log(counts | judge_rates(counts))
 
     def __call__(self, batch: dict):
-        from orca_ray.core import preferences
         from orca_ray.core.metrics import MetricNames
-        from orca_ray.schemas import DPOPair, KTOExample, rows_to_table
+        from orca_ray.schemas import rows_to_table
 
         started = time.time()
         shard = int(batch["shard"][0])
@@ -232,18 +227,13 @@ class JudgeStage:
             if self.out_dir:
                 write_rows(self.out_dir / "verdicts" / f"{name}.parquet", verdicts, Verdict)
             return rows_to_table(verdicts, Verdict)
-        method = self.preference["method"]
-        if method == "kto":
-            rows, counts = preferences.build_kto_examples(problems, verdicts, **self.preference["kwargs"])
-            row_type = KTOExample
-        else:
-            rows, counts = preferences.build_dpo_pairs(problems, verdicts, **self.preference["kwargs"])
-            row_type = DPOPair
+        rows, counts = self.preferences.build(problems, verdicts)
+        row_type = self.preferences.row_type
         # Preferences before verdicts: a shard's verdict file is its completion marker.
         counts = add_counts(counts, {f"judge_{k}": v for k, v in practice.verdict_counts(verdicts).items()})
         counts["sample_tokens"] = int(batch["sample_tokens"][0])
         counts["sample_seconds_x1000"] = int(1000 * float(batch["sample_seconds"][0]))
-        built = MetricNames.KTO_EXAMPLES_BUILT if method == "kto" else MetricNames.PAIRS_BUILT
+        built = MetricNames.KTO_EXAMPLES_BUILT if self.preferences.method == "kto" else MetricNames.PAIRS_BUILT
         self.metrics.log({built: len(rows)})
         write_rows(self.out_dir / "preferences" / f"{name}.parquet", rows, row_type)
         (self.out_dir / "counts").mkdir(parents=True, exist_ok=True)

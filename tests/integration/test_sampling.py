@@ -31,10 +31,11 @@ def _count_rows(verdicts, problems, per_problem):
 
 
 def test_64_problems_x4_stream_through_sampler_and_judge(tiny_session, tmp_path):
+    from orca_ray.core.stage_settings import Sampling
     from orca_ray.distributed.rounds import sample_and_judge
 
     problems = _problems(64)
-    sampling = {"n": 4, "temperature": 1.0, "top_p": 0.95, "max_tokens": 12, "seed": 0}
+    sampling = Sampling(n=4, temperature=1.0, top_p=0.95, max_tokens=12, seed=0)
     verdicts = sample_and_judge(tiny_session, problems, tmp_path, sampling, shard_size=8)
     _count_rows(verdicts, problems, per_problem=4)
     assert len(list((tmp_path / "verdicts").glob("shard-*.parquet"))) == 8
@@ -48,14 +49,15 @@ def test_smollm2_64_problems_x4_stream_through_sampler_and_judge(tiny_session, t
     """The same count with the embedded student (a real instruct model whose answers the judge must parse), on an
     engine of its own beside the shared tiny one, in the same local Ray."""
     from orca_ray.config import load_config
-    from orca_ray.distributed.rounds import open_session, sample_and_judge, sampling_params
+    from orca_ray.core.stage_settings import student_sampling
+    from orca_ray.distributed.rounds import open_session, sample_and_judge
     from orca_ray.models import EMBEDDED_STUDENT, prepare_model
 
     demo = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "demo.yaml"
     config = load_config(demo, ["sampling.max_tokens=24", "resources.dashboard=false"])
     problems = _problems(64)
     with open_session(config, str(prepare_model(EMBEDDED_STUDENT))) as session:
-        verdicts = sample_and_judge(session, problems, tmp_path, sampling_params(config), shard_size=16)
+        verdicts = sample_and_judge(session, problems, tmp_path, student_sampling(config), shard_size=16)
     _count_rows(verdicts, problems, per_problem=4)
     assert len(list((tmp_path / "verdicts").glob("shard-*.parquet"))) == 4
     assert sum(v.num_tokens for v in verdicts) > 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from orca_ray.config import load_config
+from orca_ray.core.stage_settings import judging, preferences
 from orca_ray.distributed.stages import PROBLEMS, SAMPLES, JudgeStage, _dump
 from orca_ray.schemas import KTOExample, Problem, Sample, Verdict, read_rows
 
@@ -36,7 +38,11 @@ def _batch():
 
 
 def _settings(llm_tier=True, audit_share=0.0):
-    return {"use_math_verify": True, "max_response_chars": 20000, "llm_tier": llm_tier, "audit_share": audit_share}
+    return judging(load_config(None, [f"judge.llm_tier={str(llm_tier).lower()}", f"judge.audit_share={audit_share}"]))
+
+
+def _preferences(*overrides: str):
+    return preferences(load_config(None, list(overrides)))
 
 
 def test_llm_tier_decides_only_what_rules_cannot(tmp_path):
@@ -46,7 +52,7 @@ def test_llm_tier_decides_only_what_rules_cannot(tmp_path):
         teacher,
         out_dir=str(tmp_path),
         emit="preferences",
-        preference={"method": "kto", "kwargs": {"borrow_negatives": False, "seed": 0}},
+        preferences=_preferences("training.preference.method=kto"),
     )
     table = stage(_batch())
     verdicts = {v.sample_index: v for v in read_rows(tmp_path / "verdicts" / "shard-00003.parquet", Verdict)}
@@ -75,7 +81,7 @@ def test_without_llm_tier_undecidable_rows_stay_out_of_training(tmp_path):
         ScriptedTeacher("Final Verdict: Correct"),
         out_dir=str(tmp_path),
         emit="preferences",
-        preference={"method": "kto", "kwargs": {"seed": 0}},
+        preferences=_preferences("training.preference.method=kto"),
     )
     stage(_batch())
     verdicts = read_rows(tmp_path / "verdicts" / "shard-00003.parquet", Verdict)
@@ -99,7 +105,7 @@ def test_the_llm_tier_and_the_audit_share_are_counted(tmp_path):
         ScriptedTeacher("Final Verdict: Correct"),
         out_dir=str(tmp_path),
         emit="preferences",
-        preference={"method": "kto", "kwargs": {"seed": 0}},
+        preferences=_preferences("training.preference.method=kto"),
     )
     stage(_batch())
     counts = json.loads((tmp_path / "counts" / "shard-00003.json").read_text())
@@ -113,7 +119,7 @@ def test_dpo_pairs_from_a_shard(tmp_path):
         None,
         out_dir=str(tmp_path),
         emit="preferences",
-        preference={"method": "dpo", "kwargs": {"max_pairs_per_problem": 4, "seed": 0}},
+        preferences=_preferences("training.preference.method=dpo", "training.preference.max_pairs_per_problem=4"),
     )
     table = stage(_batch())
     pairs = table.to_pylist()
