@@ -82,21 +82,8 @@ def learner_spec(
     stage, training = _stage(config, method), config.training
     section = "training.sft" if method == "sft" else "training.preference"
     scaling = resources.trainer_scaling(config.resources.trainer)
-    workers = scaling["num_workers"]
-    if publish_dir and training.strategy == "fsdp":
-        raise ConfigError("async publishing (publish_dir) needs training.strategy: ddp (FSDP shards the weights)")
-    if method == "kto" and stage.batch_size < 2:
-        raise ConfigError(f"{section}.batch_size must be at least 2 for KTO (its KL term pairs rows within a batch)")
-    if stage.max_steps:
-        max_steps = stage.max_steps
-    elif streaming and rows:
-        max_steps = steps_for(rows, stage.batch_size, stage.grad_accum, workers)
-    elif streaming:
-        raise ConfigError(
-            f"a streaming dataset has no known length: set {section}.max_steps or pass expected_rows to train_policy"
-        )
-    else:
-        max_steps = -1  # the trainer derives it from the data and {section}.epochs
+    _check_supported(method, stage, section, training.strategy, publish_dir)
+    max_steps = _max_steps(stage, section, streaming, rows, scaling["num_workers"])
     lora = training.lora
     targets = lora.target_modules if isinstance(lora.target_modules, str) else tuple(lora.target_modules)
     preference = training.preference
@@ -138,6 +125,27 @@ def learner_spec(
         max_staleness=max_staleness if publish_dir else None,
         fail_after_step=fail_after_step,
     )
+
+
+def _check_supported(method: str, stage, section: str, strategy: str, publish_dir: str | None) -> None:
+    if publish_dir and strategy == "fsdp":
+        raise ConfigError("async publishing (publish_dir) needs training.strategy: ddp (FSDP shards the weights)")
+    if method == "kto" and stage.batch_size < 2:
+        raise ConfigError(f"{section}.batch_size must be at least 2 for KTO (its KL term pairs rows within a batch)")
+
+
+def _max_steps(stage, section: str, streaming: bool, rows: int | None, workers: int) -> int:
+    """The run's optimizer steps: the stage's max_steps, else what a stream of `rows` gives, else -1 (the trainer
+    derives it from the data and the stage's epochs)."""
+    if stage.max_steps:
+        return stage.max_steps
+    if streaming and rows:
+        return steps_for(rows, stage.batch_size, stage.grad_accum, workers)
+    if streaming:
+        raise ConfigError(
+            f"a streaming dataset has no known length: set {section}.max_steps or pass expected_rows to train_policy"
+        )
+    return -1
 
 
 def _as_ray_dataset(dataset, method: str):
@@ -223,24 +231,14 @@ def train_policy(
     `fail_after_step`: testing only, the worker raises after the checkpoint of that step (a crash to resume from).
     Ray must be initialized.
     """
-    import ray.train
-    from ray.train.torch import TorchTrainer
-
     _stage(config, method)
     # Ray Train routes print() in workers to its logger, which also echoes the disassembly that datasets' hashing
     # captures from stdout; the driver's value reaches the workers.
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     out = Path(output_dir).resolve()
-    storage = out / "ray-train"
-    if resume and (out / RESULT_FILE).is_file():
-        log.info("%s already finished (%s): nothing to train", out, RESULT_FILE)
-        return TrainResult(**json.loads((out / RESULT_FILE).read_text()))
-    if not resume and (storage / RUN_NAME).exists():
-        log.info("starting over: removing the checkpoints of an earlier run in %s", storage / RUN_NAME)
-        shutil.rmtree(storage / RUN_NAME)
-    if not resume:
-        (out / RESULT_FILE).unlink(missing_ok=True)  # a crash of this run must not resume into the old result
-    (out / PROGRESS_FILE).unlink(missing_ok=True)
+    finished = _prepare_output(out, resume)
+    if finished is not None:
+        return finished
     ray_dataset, streaming, rows = _as_ray_dataset(dataset, method)
     spec = learner_spec(
         config,
@@ -263,7 +261,32 @@ def train_policy(
         rows if rows is not None else "unknown",
         spec.max_steps,
     )
-    trainer = TorchTrainer(
+    result = _trainer(config, spec, ray_dataset, out / "ray-train").fit()
+    return _finish(result, out, spec)
+
+
+def _prepare_output(out: Path, resume: bool) -> TrainResult | None:
+    """The result of a finished run being resumed (nothing to train); otherwise clear what must not be resumed
+    into: without `resume`, the earlier run's checkpoints and result; always, the progress file."""
+    storage = out / "ray-train"
+    if resume and (out / RESULT_FILE).is_file():
+        log.info("%s already finished (%s): nothing to train", out, RESULT_FILE)
+        return TrainResult(**json.loads((out / RESULT_FILE).read_text()))
+    if not resume and (storage / RUN_NAME).exists():
+        log.info("starting over: removing the checkpoints of an earlier run in %s", storage / RUN_NAME)
+        shutil.rmtree(storage / RUN_NAME)
+    if not resume:
+        (out / RESULT_FILE).unlink(missing_ok=True)  # a crash of this run must not resume into the old result
+    (out / PROGRESS_FILE).unlink(missing_ok=True)
+    return None
+
+
+def _trainer(config: RunConfig, spec: LearnerSpec, ray_dataset, storage: Path):
+    """The Ray Train TorchTrainer of one run, its workers as resources.py decides, checkpoints under `storage`."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=as_fields(spec),
         scaling_config=ray.train.ScalingConfig(**resources.trainer_scaling(config.resources.trainer)),
@@ -272,10 +295,10 @@ def train_policy(
         # A stream is split between the workers; materialized data goes whole to each (the trainer's sampler splits).
         # No shard locality for a stream: Ray Data's splitter would hold up to two shards per worker waiting for one
         # stored on the worker's node, so the learner would see each judged shard late (async pacing counts on it).
-        dataset_config=ray.train.DataConfig(datasets_to_split="all" if streaming else [], enable_shard_locality=False),
+        dataset_config=ray.train.DataConfig(
+            datasets_to_split="all" if spec.streaming else [], enable_shard_locality=False
+        ),
     )
-    result = trainer.fit()
-    return _finish(result, out, spec)
 
 
 def _finish(result, out: Path, spec: LearnerSpec) -> TrainResult:

@@ -229,18 +229,7 @@ def _trainer_args(spec: LearnerSpec, output_dir: str):
         # No tqdm bar (its redraws fill learner.log; the driver shows the steps, from ProgressFile); the
         # PrinterCallback transformers adds instead is removed in train_loop_per_worker: StepMetrics logs each step.
         disable_tqdm=True,
-    )
-    if spec.strategy == "fsdp":
-        # Unverified here (no GPUs): FSDP2 over the decoder layers, full state dicts so checkpoints load anywhere.
-        common.update(
-            fsdp=True,
-            fsdp_config={
-                "version": 2,
-                "activation_checkpointing": spec.gradient_checkpointing,
-                "state_dict_type": "FULL_STATE_DICT",
-            },
-            gradient_checkpointing=False,
-        )
+    ) | _fsdp_args(spec)
     if spec.method == "sft":
         return SFTConfig(**common, completion_only_loss=True, packing=False)
     if spec.method == "dpo":
@@ -255,6 +244,22 @@ def _trainer_args(spec: LearnerSpec, output_dir: str):
             undesirable_weight=spec.undesirable_weight,
         )
     raise ValueError(f"unknown method {spec.method!r}")
+
+
+def _fsdp_args(spec: LearnerSpec) -> dict:
+    """With training.strategy fsdp, the arguments that replace DDP (FSDP does its own activation checkpointing)."""
+    if spec.strategy != "fsdp":
+        return {}
+    # Unverified here (no GPUs): FSDP2 over the decoder layers, full state dicts so checkpoints load anywhere.
+    return dict(
+        fsdp=True,
+        fsdp_config={
+            "version": 2,
+            "activation_checkpointing": spec.gradient_checkpointing,
+            "state_dict_type": "FULL_STATE_DICT",
+        },
+        gradient_checkpointing=False,
+    )
 
 
 def _trainer_class(method: str):
