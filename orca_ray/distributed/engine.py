@@ -27,23 +27,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What an engine needs to start; built from the config by `orca_ray.distributed.resources`."""
+    """What an engine needs to start; built from the config by `orca_ray.distributed.resources`
+    (student_engine_spec, teacher_engine_spec). What the config decides has no default here: config.py's are the
+    only ones."""
 
     model_dir: str
-    dtype: str = "auto"
-    max_model_len: int = 1024
-    gpu_memory_utilization: float = 0.3
-    enable_lora: bool = True
-    max_lora_rank: int = 64
-    max_loras: int = 2
-    tensor_parallel_size: int = 1
-    distributed_executor_backend: str | None = None
-    seed: int = 0
-    trust_remote_code: bool = False
-    torch_threads: int | None = None
-    cpu_affinity: tuple[int, ...] | None = None
-    reserved_cpus: int | None = None  # None: decided on the engine's own node (see _set_threads)
-    setting: str = "student"  # the config section named in errors
+    dtype: str
+    max_model_len: int
+    gpu_memory_utilization: float
+    enable_lora: bool
+    tensor_parallel_size: int
+    distributed_executor_backend: str | None
+    seed: int
+    trust_remote_code: bool
+    torch_threads: int | None
+    cpu_affinity: tuple[int, ...] | None
+    reserved_cpus: int | None  # None: decided on the engine's own node (see _set_threads)
+    setting: str  # the config section named in errors
+    max_lora_rank: int | None = None  # enable_lora only
+    max_loras: int = 2  # adapters an engine holds at once: the current policy and the one replacing it
 
     def engine_kwargs(self) -> dict:
         kwargs = dict(
