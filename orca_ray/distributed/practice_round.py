@@ -22,7 +22,7 @@ from orca_ray.core.manifest import trained_entry
 from orca_ray.core.preferences import add_counts
 from orca_ray.distributed import rounds
 from orca_ray.distributed.policy_versions import Pacing, RoundVersions
-from orca_ray.schemas import Problem, read_rows
+from orca_ray.schemas import Lineage, Problem, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _done_shards(out: Path, n_shards: int) -> set[int]:
 
 def _stream(run, session, problems, out: Path, done: set[int], versions: RoundVersions, k: int):
     config = run.config
-    lineage = {"run_id": run.run_id, "iteration": k, "seed": config.sampling.seed}
+    lineage = Lineage(run_id=run.run_id, iteration=k, seed=config.sampling.seed)
     ds = rounds.shard_dataset(session, problems, config.sampling.batch_size, skip=done)
     if ds is not None:
         ds = rounds.sample_stage(ds, session, stage_settings.student_sampling(config), versions, lineage)

@@ -25,7 +25,7 @@ from orca_ray.distributed.resources import (
     teacher_engine_spec,
 )
 from orca_ray.distributed.teacher import TeacherClient, make_teacher_client
-from orca_ray.schemas import Problem, Verdict, row_from_dict, write_rows
+from orca_ray.schemas import Lineage, Problem, Verdict, row_from_dict, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _no_extra_args() -> dict:
     return {}
 
 
-def sample_stage(ds, session: Session, sampling: Sampling, versions: RoundVersions, lineage: dict):
+def sample_stage(ds, session: Session, sampling: Sampling, versions: RoundVersions, lineage: Lineage):
     return map_stage(
         ds,
         stages.sample_shard,
@@ -178,12 +178,12 @@ def sample_and_judge(
     sampling: Sampling,
     adapter: str | None = None,
     version: int = 0,
-    lineage: dict | None = None,
+    lineage: Lineage | None = None,
     shard_size: int | None = None,
 ) -> list[Verdict]:
     """Samples with verdicts for every problem (materialized): `orca-ray sample` and evaluation. With `out_dir`,
     each shard's verdicts are also written to `<out_dir>/verdicts/`."""
-    lineage = lineage or {"run_id": "", "iteration": 0, "seed": session.config.sampling.seed}
+    lineage = lineage or Lineage(seed=session.config.sampling.seed)
     ds = shard_dataset(session, problems, shard_size or session.config.sampling.batch_size)
     if ds is None:
         return []

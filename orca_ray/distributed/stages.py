@@ -26,7 +26,7 @@ from orca_ray.core.preferences import add_counts
 from orca_ray.core.prompts import student_messages, teacher_messages
 from orca_ray.core.stage_settings import Judging, Preferences, Sampling
 from orca_ray.distributed.policy_versions import AdapterTransport, RoundVersions, deliver_adapter
-from orca_ray.schemas import Problem, Sample, Verdict, row_from_dict, write_rows
+from orca_ray.schemas import Lineage, Problem, Sample, Verdict, row_from_dict, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class SampleStage:
         engine_handles: list,
         sampling: Sampling,
         versions: RoundVersions,
-        lineage: dict,
+        lineage: Lineage,  # of the samples: run id, iteration, sampling seed
         system_prompt: str | None = None,
         metrics_dir: str | None = None,
         adapter_transport: AdapterTransport = AdapterTransport(),
@@ -111,7 +111,7 @@ class SampleStage:
         self.versions = versions
         self.lineage = lineage
         self.system_prompt = system_prompt
-        self.metrics = _stage_logger("sampler", metrics_dir, lineage.get("run_id", ""))
+        self.metrics = _stage_logger("sampler", metrics_dir, lineage.run_id)
 
     def __call__(self, batch: dict) -> dict:
         import ray
@@ -133,7 +133,16 @@ class SampleStage:
         results = ray.get(engine.chat.remote(conversations, self.sampling, shipped))
         seconds = time.perf_counter() - started
         completions = [[(c.text, c.num_tokens, c.finish_reason) for c in attempts] for attempts in results]
-        samples = practice.sample_rows(problems, completions, adapter=adapter, policy_version=version, **self.lineage)
+        lineage = self.lineage
+        samples = practice.sample_rows(
+            problems,
+            completions,
+            adapter=adapter,
+            policy_version=version,
+            run_id=lineage.run_id,
+            iteration=lineage.iteration,
+            seed=lineage.seed,
+        )
         tokens = sum(s.num_tokens for s in samples)
         self.metrics.log(
             stage_metrics("sampler", rows=len(samples), tokens=tokens, seconds=seconds)
