@@ -34,6 +34,12 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _error(upper: float, lower: float) -> float:
+    """An error bar's length in points. matplotlib refuses a negative one, and a report.json written before the
+    Wilson interval was made to always hold its proportion can have a bound a few ulps on the wrong side."""
+    return max(0.0, 100 * (upper - lower))
+
+
 def plot_accuracy(evals: list[dict], path: Path) -> Path | None:
     """One line per evaluation set: greedy pass@1 after each stage, with its 95% Wilson interval as error bars
     ('low' and 'high' of each summary, when present)."""
@@ -48,8 +54,8 @@ def plot_accuracy(evals: list[dict], path: Path) -> Path | None:
         xs = [i for i, stage in enumerate(stages) if stage in points]
         found = [points[stages[i]] for i in xs]
         ys = [100 * e["accuracy"] for e in found]
-        low = [100 * (e["accuracy"] - e.get("low", e["accuracy"])) for e in found]
-        high = [100 * (e.get("high", e["accuracy"]) - e["accuracy"]) for e in found]
+        low = [_error(e["accuracy"], e.get("low", e["accuracy"])) for e in found]
+        high = [_error(e.get("high", e["accuracy"]), e["accuracy"]) for e in found]
         shift = 0.06 * (offset - (len(sets) - 1) / 2)  # sets side by side, so their bars do not hide each other
         ax.errorbar([x + shift for x in xs], ys, yerr=[low, high], marker="o", capsize=4, label=name)
     ax.set_xticks(range(len(stages)), stages)
@@ -80,8 +86,8 @@ def plot_families(families: list[dict], path: Path) -> Path | None:
             found = [cell[name] for name in names if name in cell]
             ys = [100 * f["accuracy"] for f in found]
             errors = [
-                [100 * (f["accuracy"] - f["low"]) for f in found],
-                [100 * (f["high"] - f["accuracy"]) for f in found],
+                [_error(f["accuracy"], f["low"]) for f in found],
+                [_error(f["high"], f["accuracy"]) for f in found],
             ]
             ax.bar(xs, ys, width, yerr=errors, capsize=2, label=stage, color=PALETTE[k % len(PALETTE)])
         counts = {name: max(f["problems"] for f in rows if f["family"] == name) for name in names}

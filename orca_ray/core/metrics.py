@@ -248,7 +248,9 @@ def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 or n correct, centre - half (or + half) is the proportion itself in exact arithmetic but lands a few
+    # ulps beside it in floats (5.6e-17 for 0 of 3): the interval must still hold p, or error bars go negative.
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def finite_or_none(value: float) -> float | None:

@@ -184,3 +184,14 @@ def test_spans_go_to_the_run_log_for_the_reports_timeline(tmp_path):
     assert read == record and read["span"] == "judge" and read["label"] == "shard-00002" and read["rows"] == 8
     assert read["start"] == started <= read["end"] == read["ts"]
     assert MetricsLogger(None, "r").span("judge", started)["span"] == "judge"  # no run dir: nothing written
+
+
+def test_the_wilson_interval_always_holds_its_proportion():
+    # In floats the interval at 0 or n correct missed p by a few ulps (0 of 3: low 5.6e-17; 10 of 10: high
+    # 0.9999999999999999), so the report's error bars went negative and matplotlib stopped the demo.
+    for n in range(1, 400):
+        for correct in range(n + 1):
+            low, high = m.wilson_interval(correct, n)
+            assert 0.0 <= low <= correct / n <= high <= 1.0, (correct, n, low, high)
+    assert m.wilson_interval(0, 3)[0] == 0.0
+    assert m.wilson_interval(10, 10)[1] == 1.0

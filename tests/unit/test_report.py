@@ -270,3 +270,13 @@ def test_the_synthesis_yield_per_agent_is_on_the_page():
     assert "<th>ask_me_anything</th>" in html and "<td>generated</td><td>3</td><td>0</td>" in html
     assert "4 seeds, 5 problems kept" in html
     assert "off in this run" in _synthesis({})
+
+
+def test_plots_draw_bounds_a_few_ulps_outside_their_proportion(tmp_path):
+    # report.json of a run before the interval fix: 'low' above the accuracy by 5.6e-17 (0 of 3 correct).
+    from orca_ray.report_plot import plot_accuracy, plot_families
+
+    evals = [{"stage": "base", "set": "heldout", "accuracy": 0.0, "low": 5.551115123125783e-17, "high": 0.56}]
+    assert plot_accuracy(evals, tmp_path / "accuracy.png").stat().st_size > 0
+    families = [evals[0] | {"family": "sum", "problems": 3, "high": 0.9999999999999999, "accuracy": 1.0}]
+    assert plot_families(families, tmp_path / "families.png").stat().st_size > 0
