@@ -7,8 +7,9 @@ import logging
 import os
 
 from orca_ray import console
-from orca_ray.config import ResourcesConfig
-from orca_ray.distributed.resources import local_num_cpus
+from orca_ray.config import ResourcesConfig, RunConfig
+from orca_ray.distributed.resources import local_num_cpus, nodes_writing_output
+from orca_ray.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,48 @@ def init_ray(resources: ResourcesConfig) -> dict:
     offered = ray.cluster_resources()
     log.info("Ray resources: %s", {k: v for k, v in offered.items() if k in ("CPU", "GPU", "memory")})
     return offered
+
+
+def check_shared_output(config: RunConfig, timeout_s: float = 120) -> None:
+    """On a cluster of several nodes: every node that may run a stage writing under output_dir (the learner's
+    checkpoints and adapters, a round's files) must see it, or the run fails now, naming the nodes and the
+    settings, rather than losing checkpoints into a node's local disk later. A marker file written here is looked
+    for from each such node. Sampler nodes need not see it (resources.adapter_transport)."""
+    import uuid
+    from pathlib import Path
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    alive = {n["NodeID"]: n for n in ray.nodes() if n["Alive"]}
+    writers = nodes_writing_output(config.resources, {node: n["Resources"] for node, n in alive.items()})
+    if len(alive) <= 1 or not writers:
+        return
+    marker = Path(config.output_dir) / f".orca-ray-storage-{uuid.uuid4().hex}"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("")
+    sees = ray.remote(os.path.exists)
+    try:
+        pinned = [
+            sees.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(
+                str(marker)
+            )
+            for node in writers
+        ]
+        seen = dict(zip(writers, ray.get(pinned, timeout=timeout_s), strict=True))
+    finally:
+        marker.unlink(missing_ok=True)
+    blind = [node for node, ok in seen.items() if not ok]
+    if blind:
+        where = ", ".join(f"{alive[n]['NodeManagerAddress']} ({'/'.join(writers[n])})" for n in blind)
+        raise ConfigError(
+            f"output_dir {config.output_dir} is not visible from {len(blind)} of the cluster's nodes that may run "
+            f"stages writing there: {where}. Ray Train's checkpoints (storage_path <output_dir>/<run>/<stage>/"
+            "ray-train), the learner's adapters and a round's verdicts are written under output_dir: mount one "
+            "shared filesystem at that path on those nodes (cluster/README.md), or pin the stages to nodes that "
+            "see it with resources.trainer.node_resource and resources.judge_node_resource."
+        )
+    log.info("output_dir %s is visible from the %d nodes that write there", config.output_dir, len(writers))
 
 
 def _configure_ray_data() -> None:

@@ -41,6 +41,28 @@ def node_resources(name: str | None) -> dict[str, float]:
     return {name: NODE_RESOURCE_SHARE} if name else {}
 
 
+def nodes_writing_output(resources: ResourcesConfig, nodes: dict[str, dict]) -> dict[str, list[str]]:
+    """Of a cluster's nodes ({node_id: its resources}), those that may run a stage writing under output_dir, with
+    those stages: the learner's workers (Ray Train checkpoints, published adapters) and a round's Ray Data tasks
+    (verdicts, preferences, metrics). A node qualifies when it has CPUs and carries the stage's node resource (any
+    node with CPUs when none is set). Sampler engines write nothing there.
+
+    >>> res = ResourcesConfig(trainer={"node_resource": "learner_node"}, judge_node_resource="judge_node")
+    >>> nodes = {"h": {"CPU": 2, "judge_node": 1}, "s": {"CPU": 2}, "l": {"CPU": 2, "learner_node": 1}}
+    >>> nodes_writing_output(res, nodes)
+    {'h': ['judge'], 'l': ['learner']}
+    """
+    stages = {"learner": resources.trainer.node_resource, "judge": resources.judge_node_resource}
+    writers: dict[str, list[str]] = {}
+    for node, offered in nodes.items():
+        if offered.get("CPU", 0) <= 0:
+            continue
+        roles = [stage for stage, name in stages.items() if name is None or offered.get(name, 0) > 0]
+        if roles:
+            writers[node] = roles
+    return writers
+
+
 def engine_actor_options(engine: EngineResources) -> dict:
     """Ray actor options for one vLLM engine actor (sampler or teacher).
 

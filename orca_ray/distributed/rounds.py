@@ -57,10 +57,11 @@ def start_ray(config: RunConfig) -> bool:
     the stages' workers."""
     import ray
 
-    from orca_ray.distributed.cluster import init_ray, start_stage_workers
+    from orca_ray.distributed.cluster import check_shared_output, init_ray, start_stage_workers
 
     started_ray = not ray.is_initialized()
     init_ray(config.resources)
+    check_shared_output(config)
     if started_ray:
         # A local Ray, usually a small machine: its stage workers start now rather than beside a generating engine.
         workers = start_stage_workers(stage_task_slots(config), config.resources.judge_cpus)

@@ -147,3 +147,16 @@ def test_auto_takes_the_shared_path_only_when_every_engine_sees_it(tmp_path, mon
     assert chosen == pv.AdapterTransport(mode, "/local/cache")
     assert not list(tmp_path.glob(f"{pv.MARKER_PREFIX}*"))  # the marker is removed
     assert pv.choose_transport("object_store", str(tmp_path), engines).mode == pv.OBJECT_STORE
+
+
+def test_nodes_that_must_see_output_dir_are_those_that_may_write_there():
+    from orca_ray.distributed.resources import nodes_writing_output
+
+    nodes = {"head": {"CPU": 0}, "gpu": {"CPU": 96, "GPU": 8, "learner_node": 1}, "cpu": {"CPU": 32, "judge_node": 1}}
+    # Unpinned, any node with CPUs may take a learner worker or a judge task (a CPU-less head takes neither).
+    assert nodes_writing_output(load_config(None).resources, nodes) == {
+        "gpu": ["learner", "judge"],
+        "cpu": ["learner", "judge"],
+    }
+    pinned = load_config(None, PINNED).resources
+    assert nodes_writing_output(pinned, nodes) == {"gpu": ["learner"], "cpu": ["judge"]}
