@@ -8,7 +8,7 @@ import os
 
 from orca_ray import console
 from orca_ray.config import ResourcesConfig, RunConfig
-from orca_ray.distributed.resources import local_num_cpus, nodes_writing_output
+from orca_ray.distributed.resources import local_num_cpus, node_probe_options, nodes_writing_output
 from orca_ray.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,6 @@ def check_shared_output(config: RunConfig, timeout_s: float = 120) -> None:
     from pathlib import Path
 
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     alive = {n["NodeID"]: n for n in ray.nodes() if n["Alive"]}
     writers = nodes_writing_output(config.resources, {node: n["Resources"] for node, n in alive.items()})
@@ -80,12 +79,7 @@ def check_shared_output(config: RunConfig, timeout_s: float = 120) -> None:
     marker.write_text("")
     sees = ray.remote(os.path.exists)
     try:
-        pinned = [
-            sees.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(
-                str(marker)
-            )
-            for node in writers
-        ]
+        pinned = [sees.options(**node_probe_options(node)).remote(str(marker)) for node in writers]
         seen = dict(zip(writers, ray.get(pinned, timeout=timeout_s), strict=True))
     finally:
         marker.unlink(missing_ok=True)

@@ -63,6 +63,14 @@ def nodes_writing_output(resources: ResourcesConfig, nodes: dict[str, dict]) -> 
     return writers
 
 
+def node_probe_options(node_id: str) -> dict:
+    """Ray options of a zero-CPU task pinned to one node (the start-up check that a node sees output_dir): it
+    must run on that node even while its CPUs are taken."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(node_id, soft=False)}
+
+
 def engine_actor_options(engine: EngineResources) -> dict:
     """Ray actor options for one vLLM engine actor (sampler or teacher).
 
