@@ -205,7 +205,7 @@ class Pacing:
     rows_per_step: int  # batch x gradient accumulation x workers
     rows_per_version: int  # rows_per_step x loop.publish_every_steps
     max_staleness: int
-    counts_dir: str  # <iter-k>/counts/<shard>.json, written by the judge
+    round_dir: str  # the round's directory: each judged shard's counts (orca_ray/core/round_files.py)
     rows_key: str  # the key of the rows built in those files: "examples" (KTO) or "pairs" (DPO)
     # Shards on their way to the learner that it cannot train on yet: each worker's reader fetches the next shard
     # before it hands over the rows of the one it holds (Ray Data's prefetch of one block).
@@ -223,12 +223,12 @@ class Pacing:
         return before - int(pointer.get("step", 0)) * self.rows_per_step - discarded
 
     def _rows(self, shard: int) -> int:
-        from orca_ray.core.practice import shard_name
+        from orca_ray.core.round_files import shard_counts
 
-        try:
-            return int(json.loads((Path(self.counts_dir) / f"{shard_name(shard)}.json").read_text())[self.rows_key])
-        except (OSError, ValueError, KeyError):
+        counts = shard_counts(Path(self.round_dir), shard) or {}
+        if self.rows_key not in counts:
             return self.shard_rows[shard]  # not judged yet: its upper bound
+        return int(counts[self.rows_key])
 
 
 @dataclass(frozen=True)

@@ -6,20 +6,18 @@
   rows written by a policy more than `loop.max_staleness` versions old are discarded and counted (the rules are in
   orca_ray/distributed/policy_versions.py).
 
-Finished shards (their verdict file exists) are never sampled again on resume.
+Finished shards are never sampled again on resume (the protocol: orca_ray/core/round_files.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
 from pathlib import Path
 
-from orca_ray.core import practice, stage_settings
+from orca_ray.core import practice, round_files, stage_settings
 from orca_ray.core.manifest import trained_entry
-from orca_ray.core.preferences import add_counts
 from orca_ray.distributed import rounds
 from orca_ray.distributed.policy_versions import Pacing, RoundVersions
 from orca_ray.schemas import Lineage, Problem, read_rows
@@ -36,10 +34,6 @@ def expected_rows(config, problems: int) -> int:
     return problems * pref.max_pairs_per_problem
 
 
-def _done_shards(out: Path, n_shards: int) -> set[int]:
-    return {i for i in range(n_shards) if (out / "verdicts" / f"{practice.shard_name(i)}.parquet").is_file()}
-
-
 def _stream(run, session, problems, out: Path, done: set[int], versions: RoundVersions, k: int):
     config = run.config
     lineage = Lineage(run_id=run.run_id, iteration=k, seed=config.sampling.seed)
@@ -53,15 +47,8 @@ def _stream(run, session, problems, out: Path, done: set[int], versions: RoundVe
 def _persisted(out: Path, done: set[int]):
     import ray
 
-    files = [str(out / "preferences" / f"{practice.shard_name(i)}.parquet") for i in sorted(done)]
+    files = [str(f) for f in round_files.preference_files(out, done)]
     return ray.data.read_parquet(files) if files else None
-
-
-def _collect_counts(out: Path) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for file in sorted((out / "counts").glob("*.json")) if (out / "counts").is_dir() else []:
-        total = add_counts(total, json.loads(file.read_text()))
-    return total
 
 
 def round_versions(config, out: Path, plan: list[list[str]], adapter: str | None, version: int) -> RoundVersions:
@@ -75,7 +62,7 @@ def round_versions(config, out: Path, plan: list[list[str]], adapter: str | None
         rows_per_step=rows_per_step,
         rows_per_version=rows_per_step * loop.publish_every_steps,
         max_staleness=loop.max_staleness,
-        counts_dir=str(out / "counts"),
+        round_dir=str(out),
         rows_key=stage_settings.preferences(config).rows_key,
         in_transit=config.resources.trainer.workers,
     )
@@ -91,7 +78,7 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
     row_type = stage_settings.preferences(config).row_type
     plan = practice.plan_shards([p.id for p in problems], config.sampling.batch_size)
     n_shards = len(plan)
-    done = _done_shards(out, n_shards)
+    done = round_files.done_shards(out, n_shards)
     versions = round_versions(config, out, plan, adapter, version)
     train_dir, resume = out / "train", len(done) == n_shards
     if done and not resume and train_dir.exists():
@@ -100,9 +87,9 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
         shutil.rmtree(train_dir)
     if mode == "barrier" and len(done) < n_shards:
         _stream(run, session, problems, out, done, versions, k).materialize()
-        done, resume = _done_shards(out, n_shards), False
+        done, resume = round_files.done_shards(out, n_shards), False
     if len(done) == n_shards:
-        dataset = read_rows(out / "preferences", row_type)
+        dataset = read_rows(out / round_files.PREFERENCES, row_type)
         rows_hint = len(dataset)
     else:
         dataset = _stream(run, session, problems, out, done, versions, k)
@@ -125,7 +112,7 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
     run.metrics.span("learner", learner_started, label=f"iter-{k}", steps=result.steps)
     # In stream and async modes a learner that reaches training.preference.max_steps ends the round: the shards it
     # did not need are never sampled, and the counts say so rather than implying every problem was practised.
-    sampled = _done_shards(out, n_shards)
+    sampled = round_files.done_shards(out, n_shards)
     problems_sampled = sum(len(plan[i]) for i in sampled)
     if problems_sampled < len(problems):
         log.info(
@@ -136,7 +123,7 @@ def practice_round(run, session, problems: list[Problem], k: int, adapter: str |
             n_shards,
             len(problems) - problems_sampled,
         )
-    counts = _collect_counts(out) | {"problems": len(problems), "problems_sampled": problems_sampled}
+    counts = round_files.total_counts(out) | {"problems": len(problems), "problems_sampled": problems_sampled}
     if versions.publish_dir:
         counts["stale_discarded"] = versions.stale_discarded()
     return trained_entry(result, counts, policy_version=versions.final_version(), mode=mode)

@@ -21,12 +21,12 @@ import logging
 import time
 from pathlib import Path
 
-from orca_ray.core import practice
+from orca_ray.core import practice, round_files
 from orca_ray.core.preferences import add_counts
 from orca_ray.core.prompts import student_messages, teacher_messages
 from orca_ray.core.stage_settings import Judging, Preferences, Sampling
 from orca_ray.distributed.policy_versions import AdapterTransport, RoundVersions, deliver_adapter
-from orca_ray.schemas import Lineage, Problem, Sample, Verdict, row_from_dict, write_rows
+from orca_ray.schemas import Lineage, Problem, Sample, Verdict, row_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -234,20 +234,16 @@ class JudgeStage:
         self.metrics.span("judge", started, label=name, rows=len(verdicts), problems=len(problems))
         if self.emit == "verdicts":
             if self.out_dir:
-                write_rows(self.out_dir / "verdicts" / f"{name}.parquet", verdicts, Verdict)
+                round_files.write_verdicts(self.out_dir, shard, verdicts)
             return rows_to_table(verdicts, Verdict)
         rows, counts = self.preferences.build(problems, verdicts)
         row_type = self.preferences.row_type
-        # Preferences before verdicts: a shard's verdict file is its completion marker.
         counts = add_counts(counts, {f"judge_{k}": v for k, v in practice.verdict_counts(verdicts).items()})
         counts["sample_tokens"] = int(batch["sample_tokens"][0])
         counts["sample_seconds_x1000"] = int(1000 * float(batch["sample_seconds"][0]))
         built = MetricNames.KTO_EXAMPLES_BUILT if self.preferences.method == "kto" else MetricNames.PAIRS_BUILT
         self.metrics.log({built: len(rows)})
-        write_rows(self.out_dir / "preferences" / f"{name}.parquet", rows, row_type)
-        (self.out_dir / "counts").mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "counts" / f"{name}.json").write_text(json.dumps(counts))
-        write_rows(self.out_dir / "verdicts" / f"{name}.parquet", verdicts, Verdict)
+        round_files.write_shard(self.out_dir, shard, rows, row_type, counts, verdicts)  # its marker written last
         return rows_to_table(rows, row_type)
 
 

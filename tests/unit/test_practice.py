@@ -20,3 +20,23 @@ def test_no_split_shares_every_problem_and_a_split_that_leaves_nothing_is_refuse
     assert split_for_practice(["a", "b"], None) == (["a", "b"], ["a", "b"])
     with pytest.raises(ValueError, match=r"training.sft.max_problems \(2\) leaves none"):
         split_for_practice(["a", "b"], 2)
+
+
+def test_a_shard_is_done_only_once_its_verdicts_are_written_last(tmp_path, monkeypatch):
+    from orca_ray.core import round_files
+    from orca_ray.schemas import KTOExample, Verdict, write_rows
+
+    def killed_at_the_verdicts(path, rows, row_type):
+        if row_type is Verdict:
+            raise KeyboardInterrupt("killed")  # the worker dies after the shard's preferences and counts
+        return write_rows(path, rows, row_type)
+
+    monkeypatch.setattr(round_files, "write_rows", killed_at_the_verdicts)
+    with pytest.raises(KeyboardInterrupt):
+        round_files.write_shard(tmp_path, 0, [], KTOExample, {"examples": 3}, [])
+    assert round_files.done_shards(tmp_path, 2) == set()  # sampled again on resume, not half-counted
+    monkeypatch.setattr(round_files, "write_rows", write_rows)
+    round_files.write_shard(tmp_path, 0, [], KTOExample, {"examples": 3}, [])
+    assert round_files.done_shards(tmp_path, 2) == {0}
+    assert round_files.preference_files(tmp_path, {0}) == [tmp_path / "preferences" / "shard-00000.parquet"]
+    assert round_files.shard_counts(tmp_path, 1) is None
