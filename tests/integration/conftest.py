@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,22 @@ def kill_ray_under():
     """`kill_ray_under(temp_dir)`: stop the Ray a test started under its own temp dir, whatever its driver left
     running (a SIGKILLed driver's Ray outlives it). Never `ray stop`: that stops every Ray on the machine."""
     return _kill_processes_under
+
+
+def _wait_for(condition, driver, timeout_s: float, what: str):
+    """condition()'s first truthy value, polled while the driver process runs; the test fails naming `what` when
+    the driver exits first or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        if driver.poll() is not None:
+            pytest.fail(f"the driver exited ({driver.returncode}) before {what}")
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def wait_for():
+    """`wait_for(condition, driver, timeout_s, what)`: a fault test's wait for the moment to inject its fault."""
+    return _wait_for

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -54,18 +53,7 @@ def _pipeline(out: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _wait_for(condition, driver: subprocess.Popen, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        if driver.poll() is not None:
-            pytest.fail(f"the driver exited ({driver.returncode}) before {what}")
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def test_killed_engine_and_learner_worker_lose_and_duplicate_nothing(tmp_path, kill_ray_under):
+def test_killed_engine_and_learner_worker_lose_and_duplicate_nothing(tmp_path, kill_ray_under, wait_for):
     ray_tmp = tempfile.mkdtemp(prefix="orf-", dir="/tmp")  # short: Ray's socket paths have a length limit
     env = dict(os.environ, RAY_TMPDIR=ray_tmp)
     env.pop("RAY_ADDRESS", None)  # the driver starts its own local Ray
@@ -77,13 +65,13 @@ def test_killed_engine_and_learner_worker_lose_and_duplicate_nothing(tmp_path, k
         with log_path.open("w") as log:
             driver = subprocess.Popen(_pipeline(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT)
             # 1. The student's engine, while iteration 1 is sampling (its first shard written, others in flight).
-            _wait_for(lambda: any(verdicts_dir.glob("*.parquet")), driver, 600, "iteration 1 wrote a shard")
+            wait_for(lambda: any(verdicts_dir.glob("*.parquet")), driver, 600, "iteration 1 wrote a shard")
             engines = _worker_pids(ray_tmp, "AsyncGenerationEngine")
             assert engines, "no engine actor process found"
             os.kill(engines[0], signal.SIGKILL)
             killed.append(("engine", engines[0]))
             # 2. The learner's Ray Train worker, once it runs.
-            worker = _wait_for(lambda: _worker_pids(ray_tmp, "RayTrainWorker"), driver, 600, "a learner worker ran")
+            worker = wait_for(lambda: _worker_pids(ray_tmp, "RayTrainWorker"), driver, 600, "a learner worker ran")
             os.kill(worker[0], signal.SIGKILL)
             killed.append(("learner", worker[0]))
             first_rc = driver.wait(timeout=900)
