@@ -60,11 +60,8 @@ def done_shards(out: Path, n_shards: int) -> set[int]:
     return {i for i in range(n_shards) if verdicts_file(out, i).is_file()}
 
 
-def preference_files(out: Path, shards: set[int] | None = None) -> list[Path]:
-    """The preference files of the given finished shards (all of the round's when None), in shard order."""
-    directory = Path(out) / PREFERENCES
-    if shards is None:
-        return sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+def preference_files(out: Path, shards: set[int]) -> list[Path]:
+    """The preference files of the given finished shards, in shard order."""
     return [preferences_file(out, i) for i in sorted(shards)]
 
 

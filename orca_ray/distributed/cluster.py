@@ -71,8 +71,10 @@ def check_shared_output(config: RunConfig, timeout_s: float = 120) -> None:
     import ray
 
     alive = {n["NodeID"]: n for n in ray.nodes() if n["Alive"]}
+    if len(alive) <= 1:
+        return
     writers = nodes_writing_output(config.resources, {node: n["Resources"] for node, n in alive.items()})
-    if len(alive) <= 1 or not writers:
+    if not writers:
         return
     marker = Path(config.output_dir) / f".orca-ray-storage-{uuid.uuid4().hex}"
     marker.parent.mkdir(parents=True, exist_ok=True)

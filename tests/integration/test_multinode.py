@@ -51,16 +51,6 @@ def _can_unshare() -> bool:
     return False
 
 
-def _kill_session(session: str) -> None:
-    """Whatever is left of this test's Ray (found by its session name), never another Ray of the machine."""
-    listing = subprocess.run(["ps", "-ewwo", "pid,args"], capture_output=True, text=True).stdout
-    for line in listing.splitlines()[1:]:
-        pid, _, args = line.strip().partition(" ")
-        if session in args and int(pid) != os.getpid():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-
-
 def _alive_nodes(address: str) -> list:
     from ray.util.state import list_nodes
 
@@ -95,38 +85,38 @@ def wait_for_nodes(address: str, count: int, node: subprocess.Popen, log_path: P
     return nodes
 
 
-def stop_node(node: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+def stop_node(node: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(node.pid, sig)
+        os.killpg(node.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         node.wait(timeout=20)
 
 
 @contextlib.contextmanager
-def three_nodes(hidden: Path, log_path: Path):
-    """(cluster, {role: node_id}, hidden nodes started): head (judge_node), learner (learner_node), sampler
-    (sampler_node) that sees an empty tmpfs at `hidden`. Hidden nodes a test adds to the list are stopped too."""
+def three_nodes(hidden: Path, log_path: Path, kill_ray_under):
+    """(cluster, {role: node_id}): head (judge_node), learner (learner_node), sampler (sampler_node) that sees an
+    empty tmpfs at `hidden`."""
     from ray.cluster_utils import Cluster
 
     temp_dir = tempfile.mkdtemp(prefix="ray-mn-", dir="/tmp")  # short: socket paths have a length limit
     head = _node_args(judge_node=1) | {"temp_dir": temp_dir, "include_dashboard": True, "dashboard_port": _free_port()}
     cluster = Cluster(initialize_head=True, head_node_args=head)
     session = cluster.head_node.session_name
-    hidden_nodes: list[subprocess.Popen] = []
+    sampler = None
     try:
         learner = cluster.add_node(**_node_args(learner_node=1))
-        hidden_nodes.append(start_hidden_node(cluster.address, hidden, log_path, "sampler_node"))
-        nodes = wait_for_nodes(cluster.address, 3, hidden_nodes[0], log_path)
+        sampler = start_hidden_node(cluster.address, hidden, log_path, "sampler_node")
+        nodes = wait_for_nodes(cluster.address, 3, sampler, log_path)
         by_resource = {r: n.node_id for n in nodes for r in n.resources_total if r.endswith("_node")}
         assert by_resource["judge_node"] == cluster.head_node.node_id
         assert by_resource["learner_node"] == learner.node_id
         roles = {"head": cluster.head_node.node_id, "learner": learner.node_id, "sampler": by_resource["sampler_node"]}
-        yield cluster, roles, hidden_nodes
+        yield cluster, roles
     finally:
-        for node in hidden_nodes:
-            stop_node(node)
+        if sampler is not None:
+            stop_node(sampler)
         cluster.shutdown()
-        _kill_session(session)
+        kill_ray_under(session)  # whatever is left of this test's Ray, on every node (they share its session)
 
 
 def _pipeline(out: Path, cache: Path, run_id: str, *extra: str) -> list[str]:
@@ -154,12 +144,12 @@ def _actor_nodes(address: str, class_name: str) -> set[str]:
 
 
 @pytest.mark.skipif(not _can_unshare(), reason="needs mount namespaces (root, unshare) to hide output_dir")
-def test_stream_iteration_on_three_nodes_with_adapters_through_the_object_store(tmp_path):
+def test_stream_iteration_on_three_nodes_with_adapters_through_the_object_store(tmp_path, kill_ray_under):
     out, cache, run_id = tmp_path / "runs", tmp_path / "sampler-node-cache", "multinode"
     out.mkdir()
     root = out / run_id
     env = {k: v for k, v in os.environ.items() if k != "RAY_TMPDIR"}
-    with three_nodes(out, tmp_path / "sampler-node.log") as (cluster, nodes, _):
+    with three_nodes(out, tmp_path / "sampler-node.log", kill_ray_under) as (cluster, nodes):
         env["RAY_ADDRESS"] = cluster.address
         started = time.monotonic()
         run = subprocess.run(_pipeline(out, cache, run_id), env=env, capture_output=True, text=True, timeout=900)
