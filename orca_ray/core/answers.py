@@ -84,8 +84,9 @@ _PERCENT_RE = re.compile(r"\s*(?:%|percent)$", re.IGNORECASE)
 _MIXED_RE = re.compile(rf"({_NUM})\s+(\d+)\s*/\s*(\d+)")
 _FRACTION_RE = re.compile(rf"({_NUM})\s*/\s*({_NUM})")
 _PLAIN_RE = re.compile(_NUM)
+# The look-behind keeps a search linear: without it a long run of digits is retried from every one of them.
 _POWER_RE = re.compile(
-    rf"({_NUM})(?:[eE]([-+]?\d+)|\s*{_TIMES}\s*10\s*\^\s*\{{?([-+−]?\d+)\}}?|\s*\^\s*\{{?([-+−]?\d+)\}}?)"
+    rf"(?<![\d.])({_NUM})(?:[eE]([-+]?\d+)|\s*{_TIMES}\s*10\s*\^\s*\{{?([-+−]?\d+)\}}?|\s*\^\s*\{{?([-+−]?\d+)\}}?)"
 )
 _MATH_SPAN_RE = re.compile(r"^\s*(?:\$\$?([^$]{1,200})\$\$?|\\\((.{1,200}?)\\\)|\\\[(.{1,200}?)\\\])", re.DOTALL)
 _LATEX_COMMAND_RE = re.compile(r"\\[a-zA-Z]+|\^")
@@ -295,12 +296,14 @@ _NO_ANSWER = FinalAnswer(None)
 
 
 def _unread_reason(token: str) -> str:
-    """Why the rules do not read a number-shaped token."""
+    """Why the rules do not read a number-shaped token (a very long one shown by its ends: the reason is stored
+    with the verdict)."""
+    shown = token if len(token) <= 40 else f"{token[:24]}...{token[-8:]} ({len(token)} characters)"
     if m := _POWER_RE.search(_strip_latex(token)):
         base, exponent, of_ten = _power_parts(m)
         if of_ten or base != 0 or exponent > 0:
-            return f"'{token}': a power beyond 10^±{MAX_EXPONENT} is not read as an answer"
-    return f"'{token}' is not a number the rules read"
+            return f"'{shown}': a power beyond 10^±{MAX_EXPONENT} is not read as an answer"
+    return f"'{shown}' is not a number the rules read"
 
 
 def _read_token(text: str, m: re.Match[str]) -> FinalAnswer:
