@@ -40,6 +40,7 @@ class EngineSpec:
     distributed_executor_backend: str | None
     seed: int
     trust_remote_code: bool
+    enforce_eager: bool
     torch_threads: int | None
     cpu_affinity: tuple[int, ...] | None
     reserved_cpus: int | None  # None: decided on the engine's own node (see _set_threads)
@@ -57,6 +58,8 @@ class EngineSpec:
             seed=self.seed,
             trust_remote_code=self.trust_remote_code,
         )
+        if self.enforce_eager:
+            kwargs["enforce_eager"] = True
         if self.enable_lora:
             kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank, max_loras=self.max_loras)
         if self.distributed_executor_backend:

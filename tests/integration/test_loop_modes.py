@@ -1,6 +1,6 @@
 """The loop's modes on the tiny config, each run for real: `async` (adapters published mid-round and picked up by the
-samplers, stale rows discarded and counted), `barrier` (the learner starts after the last shard is judged),
-`finetune: full` (the engines restart on the new weights) and `teacher.backend: vllm` (an in-cluster teacher)."""
+samplers, stale rows discarded and counted), `finetune: full` in `barrier` mode (the learner starts after the last
+shard is judged; the engines restart on the new weights) and `teacher.backend: vllm` (an in-cluster teacher)."""
 
 from __future__ import annotations
 
@@ -70,29 +70,6 @@ def _small(tmp_path: Path, *overrides: str):
     return load_config(TINY, [f"output_dir={tmp_path}", "eval.after_every_stage=false", "eval.limit=2", *overrides])
 
 
-def test_barrier_learner_starts_after_the_last_shard_is_judged(ray_local, tmp_path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    from orca_ray.distributed.loop import run_pipeline
-    from orca_ray.distributed.telemetry import read_metrics
-
-    config = _small(tmp_path, "loop.mode=barrier", "training.sft.enabled=false", "sampling.batch_size=4")
-    root = run_pipeline(config, run_id="barrier")
-    records = read_metrics(root)
-    step = next(r for r in records if r.get("span") == "step" and r.get("label") == "iter-1")
-    learner = next(r for r in records if r.get("span") == "learner" and r.get("label") == "iter-1")
-    in_round = [
-        r for r in records if r.get("span") in ("sampler", "judge") and step["start"] <= r["start"] <= step["end"]
-    ]
-    judged = [r for r in in_round if r["span"] == "judge"]
-    assert sorted(r["label"] for r in judged) == [f"shard-0000{i}" for i in range(4)]  # 16 problems, 4 a shard
-    assert max(r["end"] for r in in_round) <= learner["start"]
-    # The learner's own clock agrees: its first logged step comes after the last verdict.
-    events = EventAccumulator(str(root / "iter-1" / "train" / "tensorboard"))
-    events.Reload()
-    assert min(e.wall_time for e in events.Scalars("train/loss")) > max(r["end"] for r in judged)
-
-
 def _engine_starts_and_round(driver_log: str, model_dirs: list[Path]) -> list[str]:
     """The story's order of student engine starts (named by their model directory) and the end of iteration 1."""
     order = []
@@ -104,11 +81,35 @@ def _engine_starts_and_round(driver_log: str, model_dirs: list[Path]) -> list[st
     return order
 
 
-def test_full_finetuning_restarts_the_engines_on_the_new_weights(ray_local, tmp_path):
+def _check_barrier(root: Path) -> None:
+    """The learner of iteration 1 started after its last shard was judged, by the run's spans and by the learner's
+    own clock (its first logged step comes after the last verdict)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from orca_ray.distributed.telemetry import read_metrics
+
+    records = read_metrics(root)
+    step = next(r for r in records if r.get("span") == "step" and r.get("label") == "iter-1")
+    learner = next(r for r in records if r.get("span") == "learner" and r.get("label") == "iter-1")
+    in_round = [
+        r for r in records if r.get("span") in ("sampler", "judge") and step["start"] <= r["start"] <= step["end"]
+    ]
+    judged = [r for r in in_round if r["span"] == "judge"]
+    assert sorted(r["label"] for r in judged) == [f"shard-0000{i}" for i in range(4)]  # 16 problems, 4 a shard
+    assert max(r["end"] for r in in_round) <= learner["start"]
+    events = EventAccumulator(str(root / "iter-1" / "train" / "tensorboard"))
+    events.Reload()
+    assert min(e.wall_time for e in events.Scalars("train/loss")) > max(r["end"] for r in judged)
+
+
+def test_full_finetuning_in_barrier_mode_restarts_the_engines_on_the_new_weights(ray_local, tmp_path):
+    """Full fine-tuning publishes no adapter mid-round, so barrier (train after the last verdict) is its natural
+    mode: both are checked on one run."""
     from orca_ray.distributed.loop import run_pipeline
     from orca_ray.models import TINY_MODEL, prepare_model
 
-    root = run_pipeline(_small(tmp_path, "training.finetune=full"), run_id="full")
+    config = _small(tmp_path, "training.finetune=full", "loop.mode=barrier", "sampling.batch_size=4")
+    root = run_pipeline(config, run_id="full")
     manifest = json.loads((root / "manifest.json").read_text())["stages"]
     assert manifest["sft"]["full"] and manifest["iter-1"]["full"]
     sft_model, iter_model = root / "sft" / "model", root / "iter-1" / "train" / "model"
@@ -123,6 +124,7 @@ def test_full_finetuning_restarts_the_engines_on_the_new_weights(ray_local, tmp_
     evaluated = read_rows(root / "eval" / "iter-1" / "heldout.parquet", Verdict)
     assert {(v.adapter, v.policy_version) for v in sampled} == {(None, 1)}
     assert {(v.adapter, v.policy_version) for v in evaluated} == {(None, 2)}
+    _check_barrier(root)
 
 
 def test_vllm_teacher_judges_undecidable_rows_and_audits_a_share(ray_local, tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from orca_ray.config import load_config
-from orca_ray.schemas import KTOExample, Problem, Verdict, read_rows
+from orca_ray.schemas import KTOExample, Problem, SFTExample, Verdict, read_rows
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -34,33 +34,61 @@ def _check_iteration_rows(root: Path, k: int, n_problems: int, n_samples: int, r
 
 
 def test_tiny_loop_end_to_end(ray_local, tmp_path):
+    """Two iterations, each evaluated: SFT demonstrates 8 problems, each round practises 4 others."""
     from orca_ray.distributed.loop import run_pipeline
 
-    config = load_config(TINY, [f"output_dir={tmp_path}", "tracking.mlflow=true"])
+    overrides = [
+        f"output_dir={tmp_path}",
+        "tracking.mlflow=true",
+        "loop.iterations=2",
+        "training.sft.max_problems=8",
+        "loop.problems_per_iteration=4",
+        "training.preference.desirable_weight=1.5",
+    ]
+    config = load_config(TINY, overrides)
     root = run_pipeline(config, run_id="tiny-e2e")
     manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["order"] == ["problems", "eval:base", "sft", "eval:sft", "iter-1", "eval:iter-1"]
+    assert manifest["order"] == [
+        "problems", "eval:base", "sft", "eval:sft", "iter-1", "eval:iter-1", "iter-2", "eval:iter-2"
+    ]  # fmt: skip
     train = read_rows(root / "problems" / "train.parquet", Problem)
-    assert 0 < len(train) <= 16
-    verdicts = _check_iteration_rows(root, 1, len(train), config.sampling.n, "tiny-e2e")
-    assert all(v.policy_version == 1 for v in verdicts)  # written by the SFT policy
-    kto = read_rows(root / "iter-1" / "preferences", KTOExample)
-    assert {r.origin for r in kto} >= {"teacher"} and all(r.iteration == 1 for r in kto)
-    iteration = manifest["stages"]["iter-1"]
-    assert iteration["counts"]["problems_sampled"] == iteration["counts"]["problems"] == len(train)
-    assert (
-        iteration["counts"]["train_steps"] > 0 and Path(iteration["policy"]).joinpath("adapter_config.json").is_file()
-    )
+    assert len(train) == 16
+    _check_lineage(root, train, manifest["stages"])
+    for k in (1, 2):
+        _check_iteration_rows(root, k, 4, config.sampling.n, "tiny-e2e")
+        kto = read_rows(root / f"iter-{k}" / "preferences", KTOExample)
+        assert {r.origin for r in kto} >= {"teacher"} and all(r.iteration == k for r in kto)
+        iteration = manifest["stages"][f"iter-{k}"]
+        assert iteration["counts"]["problems_sampled"] == iteration["counts"]["problems"] == 4
+        assert iteration["counts"]["train_steps"] > 0
+        assert Path(iteration["policy"]).joinpath("adapter_config.json").is_file()
     report = json.loads((root / "report.json").read_text())
-    assert set(report["accuracy"]) == {"base", "sft", "iter-1"}
+    assert set(report["accuracy"]) == {"base", "sft", "iter-1", "iter-2"}
     assert all(0.0 <= acc["heldout"] <= 1.0 for acc in report["accuracy"].values())
     assert (root / "accuracy.png").stat().st_size > 1000
     html = (root / "report.html").read_text()
     assert "accuracy.png" in html and "teacher_fallbacks" in html
     assert {s["stage"] for s in report["timeline"]["spans"]} == {"step", "sampler", "judge", "learner"}
-    assert set(report["curves"]) == {"sft", "iter-1"} and report["samples"]
+    assert set(report["curves"]) == {"sft", "iter-1", "iter-2"} and report["samples"]
     _check_tracking(root, tmp_path / "mlruns", [e["accuracy"] for e in report["evaluations"]])
     _check_logs(root)
+
+
+def _check_lineage(root: Path, train: list[Problem], stages: dict) -> None:
+    """The mechanics a learning run relies on (issue 21): round k practises with round k-1's policy on problems SFT
+    never demonstrated, and its preference rows say so. No accuracy is asserted: that is bench/learning.py's job."""
+    demonstrated = {e.problem_id for e in read_rows(root / "sft" / "data.parquet", SFTExample)}
+    assert demonstrated == {p.id for p in train[:8]}
+    previous = stages["sft"]["policy"]
+    for k in (1, 2):
+        verdicts = read_rows(root / f"iter-{k}" / "verdicts", Verdict)
+        assert {(v.policy_version, v.adapter) for v in verdicts} == {(k, previous)}
+        practised = {v.problem_id for v in verdicts}
+        assert practised == {p.id for p in train[8 + 4 * (k - 1) : 8 + 4 * k]} and not practised & demonstrated
+        rows = read_rows(root / f"iter-{k}" / "preferences", KTOExample)
+        assert {r.policy_version for r in rows if r.origin == "student"} <= {k}
+        previous = stages[f"iter-{k}"]["policy"]
+        assert previous.endswith(f"iter-{k}/train/adapter")
 
 
 def _check_logs(root: Path) -> None:
@@ -83,20 +111,20 @@ def _check_tracking(root: Path, mlruns: Path, accuracies: list[float]) -> None:
     driver = EventAccumulator(str(root / "tensorboard"))
     driver.Reload()
     points = [(e.step, e.value) for e in driver.Scalars("eval/accuracy/heldout")]
-    assert [step for step, _ in points] == [0, 1, 2]  # base, SFT, iteration 1
+    assert [step for step, _ in points] == [0, 1, 2, 3]  # base, SFT, iterations 1 and 2
     assert [value for _, value in points] == pytest.approx(accuracies)
     assert {"learner/train_loss", "judge/pass_rate", "sampler/tokens_per_s"} <= set(driver.Tags()["scalars"])
-    for stage in ("sft", "iter-1/train"):
+    for stage in ("sft", "iter-1/train", "iter-2/train"):
         learner = EventAccumulator(str(root / stage / "tensorboard"))
         learner.Reload()
         assert "train/loss" in learner.Tags()["scalars"], stage
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # what orca-ray set for its own file store
     client = mlflow.MlflowClient(tracking_uri=mlruns.as_uri())
     runs = client.search_runs([client.get_experiment_by_name("orca-ray").experiment_id])
-    assert sorted(r.info.run_name for r in runs) == ["tiny-e2e", "tiny-e2e/iter-1", "tiny-e2e/sft"]
+    assert sorted(r.info.run_name for r in runs) == ["tiny-e2e", "tiny-e2e/iter-1", "tiny-e2e/iter-2", "tiny-e2e/sft"]
     driver_run = next(r for r in runs if r.info.run_name == "tiny-e2e")
     history = client.get_metric_history(driver_run.info.run_id, "eval/accuracy/heldout")
-    assert sorted(m.step for m in history) == [0, 1, 2] and driver_run.info.status == "FINISHED"
+    assert sorted(m.step for m in history) == [0, 1, 2, 3] and driver_run.info.status == "FINISHED"
     assert all("loss" in r.data.metrics for r in runs if r.info.run_name != "tiny-e2e")
 
 

@@ -45,9 +45,9 @@ def test_64_problems_x4_stream_through_sampler_and_judge(tiny_session, tmp_path)
             assert v.verdict == "undecidable"
 
 
-def test_smollm2_64_problems_x4_stream_through_sampler_and_judge(tiny_session, tmp_path):
-    """The same count with the embedded student (a real instruct model whose answers the judge must parse), on an
-    engine of its own beside the shared tiny one, in the same local Ray."""
+def test_smollm2_32_problems_x4_stream_through_sampler_and_judge(tiny_session, tmp_path):
+    """The same count, on half the problems, with the embedded student (a real instruct model whose answers the judge
+    must parse), on an engine of its own beside the shared tiny one, in the same local Ray."""
     from orca_ray.config import load_config
     from orca_ray.core.stage_settings import student_sampling
     from orca_ray.distributed.rounds import open_session, sample_and_judge
@@ -55,9 +55,9 @@ def test_smollm2_64_problems_x4_stream_through_sampler_and_judge(tiny_session, t
 
     demo = Path(__file__).resolve().parents[2] / "jobs" / "configs" / "demo.yaml"
     config = load_config(demo, ["sampling.max_tokens=24", "resources.dashboard=false"])
-    problems = _problems(64)
+    problems = _problems(32)
     with open_session(config, str(prepare_model(EMBEDDED_STUDENT))) as session:
-        verdicts = sample_and_judge(session, problems, tmp_path, student_sampling(config), shard_size=16)
+        verdicts = sample_and_judge(session, problems, tmp_path, student_sampling(config), shard_size=8)
     _count_rows(verdicts, problems, per_problem=4)
     assert len(list((tmp_path / "verdicts").glob("shard-*.parquet"))) == 4
     assert sum(v.num_tokens for v in verdicts) > 0
