@@ -40,6 +40,7 @@ def run_iteration(mode: str, args, out: Path) -> dict:
         f"loop.max_staleness={args.max_staleness}",
         "loop.problems_per_iteration=null",
         "training.sft.enabled=false",
+        "training.sft.max_problems=null",  # no SFT, so none of the problems are set aside for it
         "synthesis.enabled=false",
         "eval.sets=[heldout]",
         "eval.after_every_stage=false",  # only the practised policy is evaluated
