@@ -57,9 +57,8 @@ class EngineSpec:
             tensor_parallel_size=self.tensor_parallel_size,
             seed=self.seed,
             trust_remote_code=self.trust_remote_code,
+            enforce_eager=self.enforce_eager,
         )
-        if self.enforce_eager:
-            kwargs["enforce_eager"] = True
         if self.enable_lora:
             kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank, max_loras=self.max_loras)
         if self.distributed_executor_backend:
