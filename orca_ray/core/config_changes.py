@@ -47,8 +47,9 @@ DEPENDENCIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Top-level sections no step's outputs depend on (the run's name and place, scheduling, experiment trackers); the
 # trainer's worker count, which sets the global batch, is the exception listed above.
 SHAPES_NO_STEP = ("name", "run_id", "output_dir", "resources", "tracking")
-# What an iteration trains on also depends on how SFT split the problems (training.sft.max_problems).
-_ALSO = {"iter": ("training.sft.max_problems",)}
+# What an iteration trains on also depends on how SFT split the problems (training.sft.max_problems, and whether
+# there is an SFT stage to set problems aside for).
+_ALSO = {"iter": ("training.sft.max_problems", "training.sft.enabled")}
 
 
 @dataclass(frozen=True)

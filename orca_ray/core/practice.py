@@ -20,14 +20,15 @@ def plan_shards(problem_ids: Sequence[str], shard_size: int) -> list[list[str]]:
     return [list(problem_ids[i : i + shard_size]) for i in range(0, len(problem_ids), shard_size)]
 
 
-def split_for_practice(items: Sequence, demonstrations: int | None) -> tuple[list, list]:
+def split_for_practice(items: Sequence, demonstrations: int | None, sft_enabled: bool = True) -> tuple[list, list]:
     """(what SFT teaches by demonstration, what the iterations practise on): the first `demonstrations` items and
-    the rest, so that practice meets problems the student has not seen solved; None: every item for both.
+    the rest, so that practice meets problems the student has not seen solved; None: every item for both. Without
+    an SFT stage nothing is demonstrated, so nothing is set aside for it (training.sft.max_problems is moot).
 
-    >>> split_for_practice("abcde", 3), split_for_practice("abc", None)
-    ((['a', 'b', 'c'], ['d', 'e']), (['a', 'b', 'c'], ['a', 'b', 'c']))
+    >>> split_for_practice("abcde", 3), split_for_practice("abc", None), split_for_practice("abc", 2, False)
+    ((['a', 'b', 'c'], ['d', 'e']), (['a', 'b', 'c'], ['a', 'b', 'c']), (['a', 'b', 'c'], ['a', 'b', 'c']))
     """
-    if demonstrations is None:
+    if demonstrations is None or not sft_enabled:
         return list(items), list(items)
     if demonstrations >= len(items):
         raise ValueError(

@@ -314,9 +314,11 @@ def _run_steps(run: Run) -> Path:
     config = run.config
     tracking = _start_tracking(run)
     entry = run.step("problems", step_problems, run)
+    sft = config.training.sft
+    split = sft.enabled and sft.max_problems is not None
     try:
         demonstrations, practice_set = practice.split_for_practice(
-            read_rows(entry["train"], Problem), config.training.sft.max_problems
+            read_rows(entry["train"], Problem), sft.max_problems, sft.enabled
         )
     except ValueError as err:
         raise ConfigError(str(err)) from None
@@ -324,7 +326,7 @@ def _run_steps(run: Run) -> Path:
         from orca_ray.distributed.synthesis import step_synthesis
 
         synthesized = read_rows(run.step("synthesis", step_synthesis, run, demonstrations)["problems"], Problem)
-        practice_set = practice_set if config.training.sft.max_problems else synthesized
+        practice_set = practice_set if split else synthesized
         demonstrations = synthesized
     model_dir = str(prepare_model(config.student.model))
     adapter, version = config.student.adapter, 0

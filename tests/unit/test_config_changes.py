@@ -30,6 +30,7 @@ STEPS = ["problems", "eval:base", "sft", "eval:sft", "iter-1", "eval:iter-1"]
         ("iter-1", "loop.iterations", False),  # extending a run
         ("iter-1", "training.sft.learning_rate", False),  # reaches an iteration only through SFT's adapter
         ("iter-1", "training.sft.max_problems", True),  # which problems are practised
+        ("iter-1", "training.sft.enabled", True),  # without SFT no problems are set aside for it
         ("iter-1", "resources.trainer.workers", True),  # the global batch
         ("iter-1", "resources.sampler.actors", False),
         ("iter-1", "training.logging_steps", False),

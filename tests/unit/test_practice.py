@@ -22,6 +22,13 @@ def test_no_split_shares_every_problem_and_a_split_that_leaves_nothing_is_refuse
         split_for_practice(["a", "b"], 2)
 
 
+def test_without_sft_nothing_is_set_aside_for_it():
+    # A preset's training.sft.max_problems with the SFT stage turned off: every problem is practised, and a value
+    # that would leave none for practice is not an error (bench/overlap.py runs the demo preset that way).
+    assert split_for_practice(["a", "b", "c"], 1, sft_enabled=False) == (["a", "b", "c"], ["a", "b", "c"])
+    assert split_for_practice(["a", "b"], 5, sft_enabled=False) == (["a", "b"], ["a", "b"])
+
+
 def test_a_shard_is_done_only_once_its_verdicts_are_written_last(tmp_path, monkeypatch):
     from orca_ray.core import round_files
     from orca_ray.schemas import KTOExample, Verdict, write_rows
