@@ -273,7 +273,8 @@ class SFTStageConfig(Section):
         None,
         gt=0,
         description="Demonstrate on the first N training problems only (None: all); the iterations then practise "
-        "on the rest, so each round's feedback is on problems the student has not seen solved.",
+        "on the rest, so each round's feedback is on problems the student has not seen solved. Ignored when "
+        "training.sft.enabled is false: nothing is set aside for a stage that does not run.",
     )
 
 
