@@ -442,7 +442,10 @@ class ResourcesConfig(Section):
     )
     trainer: TrainerResources = Field(default_factory=TrainerResources, description="The Ray Train learner.")
     torch_threads: int | None = Field(
-        1, gt=0, description="torch threads in each actor and worker (Ray does not enforce fractional CPUs)."
+        1,
+        gt=0,
+        description="torch threads in each actor and worker (Ray does not enforce fractional CPUs); at most the "
+        "number of cores in a stage's cpu_affinity, where one is set.",
     )
 
 

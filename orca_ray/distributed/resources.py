@@ -102,6 +102,19 @@ def trainer_scaling(trainer: TrainerResources) -> dict:
     return {"num_workers": trainer.workers, "use_gpu": use_gpu, "resources_per_worker": per_worker}
 
 
+def worker_threads(torch_threads: int | None, cpu_affinity: list[int] | tuple[int, ...] | None) -> int | None:
+    """torch threads for a process pinned to `cpu_affinity`: never more than the cores it may run on. Two OpenMP
+    threads time-sliced on one core wait for each other at every parallel region: bench/overlap.py's learner,
+    pinned to one core with the demo's torch_threads 2, trained KTO at 13 tok/s (2026-12-07).
+
+    >>> worker_threads(2, [1]), worker_threads(2, None), worker_threads(None, [0, 1]), worker_threads(4, (0, 1))
+    (1, 2, None, 2)
+    """
+    if torch_threads and cpu_affinity:
+        return min(torch_threads, len(cpu_affinity))
+    return torch_threads
+
+
 def training_precision(config: RunConfig, cpu_flags: frozenset[str] | None = None) -> str:
     """'bf16' on GPU and on a CPU with native bf16 arithmetic (AVX512-BF16, AMX, Arm BF16), else 'fp32', unless
     the config says otherwise. `cpu_flags`: the learner host's (default: this machine's, which is the learner's on
@@ -134,7 +147,7 @@ def student_engine_spec(config: RunConfig, model_dir: str):
         seed=config.sampling.seed,
         trust_remote_code=student.trust_remote_code,
         enforce_eager=student.enforce_eager,
-        torch_threads=res.torch_threads,
+        torch_threads=worker_threads(res.torch_threads, res.sampler.cpu_affinity),
         cpu_affinity=tuple(res.sampler.cpu_affinity) if res.sampler.cpu_affinity else None,
         reserved_cpus=res.sampler.reserved_cpus,
         setting="student",
@@ -171,7 +184,7 @@ def teacher_engine_spec(config: RunConfig, model_dir: str):
         seed=config.seed,
         trust_remote_code=teacher.trust_remote_code,
         enforce_eager=teacher.enforce_eager,
-        torch_threads=res.torch_threads,
+        torch_threads=worker_threads(res.torch_threads, res.teacher.cpu_affinity),
         cpu_affinity=tuple(res.teacher.cpu_affinity) if res.teacher.cpu_affinity else None,
         reserved_cpus=res.teacher.reserved_cpus,
         setting="teacher",
