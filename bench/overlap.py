@@ -40,7 +40,6 @@ def run_iteration(mode: str, args, out: Path) -> dict:
         f"loop.max_staleness={args.max_staleness}",
         "loop.problems_per_iteration=null",
         "training.sft.enabled=false",
-        "training.sft.max_problems=null",  # no SFT, so none of the problems are set aside for it
         "synthesis.enabled=false",
         "eval.sets=[heldout]",
         "eval.after_every_stage=false",  # only the practised policy is evaluated
@@ -75,7 +74,8 @@ def row(mode: str, result: dict, barrier_seconds: float) -> str:
     return (
         f"{mode:8s} iteration {result['seconds']:7.1f} s  ({result['seconds'] / barrier_seconds:.3f} of barrier)  "
         f"held-out {heldout['accuracy']:6.1%} [{100 * low:4.1f}, {100 * high:4.1f}] "
-        f"({heldout['correct']}/{heldout['problems']})  stale discarded {counts.get('stale_discarded', 0)}"
+        f"({heldout['correct']}/{heldout['problems']})  steps {counts.get('train_steps', '?')}  "
+        f"examples {counts.get('examples', '?')}  stale discarded {counts.get('stale_discarded', 0)}"
     )
 
 
@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--max-staleness", type=int, default=1, help="async: versions a row may lag")
     parser.add_argument("--heldout", type=int, default=200, help="held-out problems evaluated after each mode")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--out", default=None, help="keep each mode's run (logs, manifest) here (default: a temp dir)")
     args = parser.parse_args()
     if (os.cpu_count() or 1) < 2:
         sys.exit("needs at least 2 cores: the sampler and the learner are pinned to different ones")
@@ -98,8 +99,10 @@ def main() -> None:
         sys.exit("--modes needs barrier: every ratio is against it")
     results = {}
     with tempfile.TemporaryDirectory(prefix="overlap-") as tmp:
+        out = Path(args.out).resolve() if args.out else Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
         for mode in args.modes:
-            results[mode] = run_iteration(mode, args, Path(tmp))
+            results[mode] = run_iteration(mode, args, out)
             print(f"{mode}: iteration {results[mode]['seconds']:.1f} s", flush=True)
     print(
         f"model={args.model} adapter={args.adapter} problems={args.problems} x 4 max_tokens={args.max_tokens} "
