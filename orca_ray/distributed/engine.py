@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from orca_ray.distributed import policy_versions
+from orca_ray.distributed.resources import pin_process
 from orca_ray.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -190,13 +191,9 @@ def _set_threads(spec: EngineSpec) -> None:
     elif not spec.cpu_affinity and (os.cpu_count() or 1) <= SMALL_MACHINE_CORES:
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     if spec.cpu_affinity:
-        # Set before vLLM starts its engine process, which inherits it; vLLM's own OpenMP binding follows it.
-        os.sched_setaffinity(0, set(spec.cpu_affinity))
+        # Set before vLLM starts its engine process, which inherits the pinning; vLLM's own OpenMP binding follows it.
         os.environ["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(str(c) for c in spec.cpu_affinity)
-    if spec.torch_threads:
-        import torch
-
-        torch.set_num_threads(spec.torch_threads)
+    pin_process(spec.cpu_affinity, spec.torch_threads)
 
 
 class GenerationEngine:

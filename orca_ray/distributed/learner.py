@@ -115,7 +115,7 @@ def learner_spec(
         checkpoint_every_steps=training.checkpoint_every_steps,
         logging_steps=training.logging_steps,
         seed=training.seed,
-        torch_threads=resources.worker_threads(config.resources.torch_threads, config.resources.trainer.cpu_affinity),
+        torch_threads=config.resources.torch_threads,
         cpu_affinity=tuple(config.resources.trainer.cpu_affinity or ()) or None,
         system_prompt=config.student.system_prompt,
         streaming=streaming,

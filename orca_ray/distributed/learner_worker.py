@@ -24,6 +24,7 @@ from transformers import PrinterCallback, TrainerCallback
 from orca_ray.core.metrics import readable
 from orca_ray.core.preferences import trl_record
 from orca_ray.distributed.policy_versions import StalenessCheck, finish_publishing, publish_version
+from orca_ray.distributed.resources import pin_process
 
 log = logging.getLogger(__name__)
 
@@ -457,15 +458,11 @@ def _restore(workdir: Path) -> tuple[str | None, list[dict], bool]:
 def train_loop_per_worker(spec_fields: dict) -> None:
     """The Ray Train entry point (spec as a dict: plain data travels to workers)."""
     import ray.train
-    import torch
     from transformers import AutoTokenizer
 
     started = time.perf_counter()
     spec = LearnerSpec(**spec_fields)
-    if spec.cpu_affinity:
-        os.sched_setaffinity(0, set(spec.cpu_affinity))  # benchmarks: a fixed core set, as the engines can have
-    if spec.torch_threads:
-        torch.set_num_threads(spec.torch_threads)
+    pin_process(spec.cpu_affinity, spec.torch_threads)  # benchmarks: a fixed core set, as the engines can have
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     workdir = Path(tempfile.mkdtemp(prefix=f"orca-ray-learner-{rank}-"))

@@ -115,6 +115,17 @@ def worker_threads(torch_threads: int | None, cpu_affinity: list[int] | tuple[in
     return torch_threads
 
 
+def pin_process(cpu_affinity: tuple[int, ...] | None, torch_threads: int | None) -> None:
+    """In an engine actor or a learner worker: pin this process to `cpu_affinity` (benchmarks; None: the OS
+    schedules) and run `torch_threads` torch threads, at most one per pinned core (worker_threads)."""
+    if cpu_affinity:
+        os.sched_setaffinity(0, set(cpu_affinity))
+    if threads := worker_threads(torch_threads, cpu_affinity):
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def training_precision(config: RunConfig, cpu_flags: frozenset[str] | None = None) -> str:
     """'bf16' on GPU and on a CPU with native bf16 arithmetic (AVX512-BF16, AMX, Arm BF16), else 'fp32', unless
     the config says otherwise. `cpu_flags`: the learner host's (default: this machine's, which is the learner's on
@@ -147,7 +158,7 @@ def student_engine_spec(config: RunConfig, model_dir: str):
         seed=config.sampling.seed,
         trust_remote_code=student.trust_remote_code,
         enforce_eager=student.enforce_eager,
-        torch_threads=worker_threads(res.torch_threads, res.sampler.cpu_affinity),
+        torch_threads=res.torch_threads,
         cpu_affinity=tuple(res.sampler.cpu_affinity) if res.sampler.cpu_affinity else None,
         reserved_cpus=res.sampler.reserved_cpus,
         setting="student",
@@ -184,7 +195,7 @@ def teacher_engine_spec(config: RunConfig, model_dir: str):
         seed=config.seed,
         trust_remote_code=teacher.trust_remote_code,
         enforce_eager=teacher.enforce_eager,
-        torch_threads=worker_threads(res.torch_threads, res.teacher.cpu_affinity),
+        torch_threads=res.torch_threads,
         cpu_affinity=tuple(res.teacher.cpu_affinity) if res.teacher.cpu_affinity else None,
         reserved_cpus=res.teacher.reserved_cpus,
         setting="teacher",
