@@ -77,14 +77,17 @@ def kill_ray_under():
     return _kill_processes_under
 
 
-def _wait_for(condition, driver, timeout_s: float, what: str):
+def _wait_for(condition, driver, timeout_s: float, what: str, none_if_exited: bool = False):
     """condition()'s first truthy value, polled while the driver process runs; the test fails naming `what` when
-    the driver exits first or the time is up."""
+    the driver exits first (or, with `none_if_exited`, gets None: a run that fails before that moment, which a
+    later --resume may reach) or the time is up."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if found := condition():
             return found
         if driver.poll() is not None:
+            if none_if_exited:
+                return None
             pytest.fail(f"the driver exited ({driver.returncode}) before {what}")
         time.sleep(0.2)
     pytest.fail(f"timed out waiting for {what}")
@@ -92,5 +95,6 @@ def _wait_for(condition, driver, timeout_s: float, what: str):
 
 @pytest.fixture
 def wait_for():
-    """`wait_for(condition, driver, timeout_s, what)`: a fault test's wait for the moment to inject its fault."""
+    """`wait_for(condition, driver, timeout_s, what, none_if_exited=False)`: a fault test's wait for the moment to
+    inject its fault."""
     return _wait_for

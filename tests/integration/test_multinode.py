@@ -138,14 +138,13 @@ class SimulatedCluster:
 @contextlib.contextmanager
 def three_nodes(hidden: Path, log_dir: Path, kill_ray_under, system_config: dict | None = None):
     """A SimulatedCluster, shut down (every node's processes) on exit."""
+    from ray._private.utils import get_ray_address_file
     from ray.cluster_utils import Cluster
 
     temp_dir = tempfile.mkdtemp(prefix="ray-mn-", dir="/tmp")  # short: socket paths have a length limit
     head = _node_args(judge_node=1) | {"temp_dir": temp_dir, "include_dashboard": True, "dashboard_port": _free_port()}
     if system_config:
         head["_system_config"] = system_config
-    from ray._private.utils import get_ray_address_file
-
     # Cluster records its address in Ray's default temp dir, which a fresh machine may not have yet.
     Path(get_ray_address_file(None)).parent.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(initialize_head=True, head_node_args=head)
@@ -237,18 +236,6 @@ FAST_NODE_DEATH = {
 }
 
 
-def _when(condition, driver: subprocess.Popen, timeout_s: float):
-    """condition()'s first truthy value, or None once the driver has exited (the run failed before that moment)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        if driver.poll() is not None:
-            return None
-        time.sleep(0.2)
-    pytest.fail("timed out waiting for the moment to lose a node")
-
-
 def _registered_checkpoints(train_dir: Path) -> list[str]:
     """The learner's checkpoints that Ray Train has registered (the ones a restart restores), while training runs.
     A checkpoint directory alone is not enough: the worker writes it before the controller records it."""
@@ -261,7 +248,7 @@ def _registered_checkpoints(train_dir: Path) -> list[str]:
 
 
 @pytest.mark.skipif(not _can_unshare(), reason="needs mount namespaces (root, unshare) to hide output_dir")
-def test_lost_sampler_and_learner_nodes_lose_and_duplicate_nothing(tmp_path, kill_ray_under):
+def test_lost_sampler_and_learner_nodes_lose_and_duplicate_nothing(tmp_path, kill_ray_under, wait_for):
     out, cache, run_id = tmp_path / "runs", tmp_path / "sampler-node-cache", "node-loss"
     out.mkdir()
     root = out / run_id
@@ -281,7 +268,9 @@ def test_lost_sampler_and_learner_nodes_lose_and_duplicate_nothing(tmp_path, kil
             log_path = tmp_path / f"driver-{attempt}.log"
             with log_path.open("w") as log:
                 driver = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-                if pending[:1] == ["sampler"] and _when(lambda: any(verdicts_dir.glob("*.parquet")), driver, 600):
+                if pending[:1] == ["sampler"] and wait_for(
+                    lambda: any(verdicts_dir.glob("*.parquet")), driver, 600, "a judged shard", none_if_exited=True
+                ):
                     lost = cluster.roles["sampler"]
                     cluster.kill_sampler_node()  # mid-round: a shard judged, the others in flight or to come
                     cluster.add_sampler_node()
@@ -289,7 +278,9 @@ def test_lost_sampler_and_learner_nodes_lose_and_duplicate_nothing(tmp_path, kil
                     shards = len(list(verdicts_dir.glob("*.parquet")))
                     print(f"run {attempt}: sampler node {lost[:8]} killed after {shards} judged shards")
                 if pending[:1] == ["learner"] and (
-                    saved := _when(lambda: _registered_checkpoints(train_dir), driver, 600)
+                    saved := wait_for(
+                        lambda: _registered_checkpoints(train_dir), driver, 600, "a checkpoint", none_if_exited=True
+                    )
                 ):
                     cluster.replace_learner_node()  # mid-training: a checkpoint registered, the last step not done
                     pending.pop(0)
